@@ -1,0 +1,153 @@
+// A loaded decoder: one ONNX Runtime session plus the embedding table. Several agents may share one
+// DecoderModel; each keeps its own KV cache in a DecoderState.
+import * as ort from 'onnxruntime-node';
+
+// ORT's own warnings (e.g. about unused initializers) are noise for users; errors still surface.
+ort.env.logLevel = 'error';
+import { UserError, type Device, type Precision } from '../api';
+import { buildDecoderGraph } from './build';
+import type { DecoderConfig } from './config';
+import { EmbeddingTable } from './embedding';
+import { openCheckpoint } from './hf';
+
+export interface LoadModelOptions {
+  precision?: Precision;
+  device?: Device;
+  threads?: number;
+  cacheDirectory?: string;
+}
+
+export class DecoderState {
+  past: Record<string, ort.Tensor>;
+  length = 0;
+  constructor(private readonly config: DecoderConfig) {
+    this.past = emptyPast(config);
+  }
+  reset(): void {
+    this.past = emptyPast(this.config);
+    this.length = 0;
+  }
+}
+
+function emptyPast(c: DecoderConfig): Record<string, ort.Tensor> {
+  const past: Record<string, ort.Tensor> = {};
+  const empty = new ort.Tensor('float32', new Float32Array(0), [1, c.numKvHeads, 0, c.headDim]);
+  for (let l = 0; l < c.numLayers; l++) {
+    past[`past_key_values.${l}.key`] = empty;
+    past[`past_key_values.${l}.value`] = empty;
+  }
+  return past;
+}
+
+export interface ForwardResult {
+  /** [logitsToKeep, vocab] (the last positions), or every position when logitsToKeep is 0. */
+  logits: Float32Array;
+  /** [count, hidden]: post-final-norm hidden states of the new positions. */
+  hidden: Float32Array;
+}
+
+export interface StepTiming {
+  runMs: number;
+  totalMs: number;
+}
+
+export class DecoderModel {
+  /** Time spent inside session.run versus the whole forward call, for benchmarks. */
+  readonly timing: StepTiming = { runMs: 0, totalMs: 0 };
+
+  private constructor(
+    readonly source: string,
+    readonly config: DecoderConfig,
+    readonly embedding: EmbeddingTable,
+    private readonly session: ort.InferenceSession,
+    readonly device: Device,
+    readonly precision: Precision,
+    readonly warnings: string[],
+    readonly graphPath: string,
+  ) {}
+
+  static async load(path: string, options: LoadModelOptions = {}): Promise<DecoderModel> {
+    const precision = options.precision ?? 'fp32';
+    const checkpoint = await openCheckpoint(path);
+    try {
+      const built = await buildDecoderGraph(checkpoint, { precision, cacheDirectory: options.cacheDirectory });
+      const embedding = await EmbeddingTable.load(checkpoint);
+      const { session, device, warnings } = await createSession(built.modelPath, options.device ?? 'cpu', options.threads);
+      return new DecoderModel(path, checkpoint.config, embedding, session, device, precision, warnings, built.modelPath);
+    } finally {
+      await checkpoint.close();
+    }
+  }
+
+  newState(): DecoderState {
+    return new DecoderState(this.config);
+  }
+
+  /** Runs `count` new positions given as input embeddings ([count * hidden]) on top of `state`'s cache. */
+  async forward(state: DecoderState, embeds: Float32Array, count: number, logitsToKeep = 1): Promise<ForwardResult> {
+    const started = performance.now();
+    const c = this.config;
+    if (embeds.length !== count * c.hiddenSize) {
+      throw new UserError(`forward got ${embeds.length} values for ${count} positions of width ${c.hiddenSize}.`, 'bad-input');
+    }
+    const total = state.length + count;
+    if (total > c.maxPositionEmbeddings) {
+      throw new UserError(
+        `The sequence needs ${total} positions but the model's context is ${c.maxPositionEmbeddings}. Shorten the prompt, lower max new tokens or latent steps.`,
+        'bad-input',
+      );
+    }
+    const positions = new BigInt64Array(count);
+    for (let i = 0; i < count; i++) positions[i] = BigInt(state.length + i);
+    const feeds: Record<string, ort.Tensor> = {
+      ...state.past,
+      inputs_embeds: new ort.Tensor('float32', embeds, [1, count, c.hiddenSize]),
+      attention_mask: new ort.Tensor('int64', new BigInt64Array(total).fill(1n), [1, total]),
+      position_ids: new ort.Tensor('int64', positions, [1, count]),
+      logits_to_keep: new ort.Tensor('int64', BigInt64Array.of(BigInt(logitsToKeep)), [1]),
+    };
+    const runStart = performance.now();
+    const out = await this.session.run(feeds);
+    this.timing.runMs += performance.now() - runStart;
+    for (let l = 0; l < c.numLayers; l++) {
+      state.past[`past_key_values.${l}.key`] = out[`present.${l}.key`]!;
+      state.past[`past_key_values.${l}.value`] = out[`present.${l}.value`]!;
+    }
+    state.length = total;
+    const result = { logits: out.logits!.data as Float32Array, hidden: out.last_hidden_state!.data as Float32Array };
+    this.timing.totalMs += performance.now() - started;
+    return result;
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+const EP_NAMES: Record<Device, string> = { cpu: 'cpu', webgpu: 'webgpu', cuda: 'cuda' };
+
+/** Creates the session on `device`, falling back to CPU with a warning when that provider fails. */
+export async function createSession(
+  modelPath: string,
+  device: Device,
+  threads?: number,
+): Promise<{ session: ort.InferenceSession; device: Device; warnings: string[] }> {
+  const base: ort.InferenceSession.SessionOptions = {
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+    logSeverityLevel: 3,
+    ...(threads ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
+  };
+  if (device !== 'cpu') {
+    try {
+      const session = await ort.InferenceSession.create(modelPath, { ...base, executionProviders: [EP_NAMES[device]] });
+      return { session, device, warnings: [] };
+    } catch (e) {
+      const warning = `The ${device} execution provider failed to start (${(e as Error).message.split('\n')[0]}); running on the CPU instead.`;
+      const session = await ort.InferenceSession.create(modelPath, { ...base, executionProviders: ['cpu'] });
+      return { session, device: 'cpu', warnings: [warning] };
+    }
+  }
+  const session = await ort.InferenceSession.create(modelPath, { ...base, executionProviders: ['cpu'] });
+  return { session, device: 'cpu', warnings: [] };
+}

@@ -1,0 +1,238 @@
+// The decoder graph, read top to bottom like llama2.c's run.c: embeddings come in, each layer is
+// attention + MLP around RMSNorms, the final norm gives last_hidden_state, lm_head gives logits.
+// Families override the small methods where they differ (see llama.ts, qwen3.ts, ...).
+//
+// Interface: inputs_embeds [B,S,H] f32, attention_mask [B,T] i64, position_ids [B,S] i64,
+// past_key_values.{i}.key/value [B,KVH,P,HD], logits_to_keep [1] i64 (how many last positions get
+// logits, 0 = all: a long prefill then skips the vocabulary projection it does not need);
+// outputs logits [B,L,V], last_hidden_state [B,S,H], present.{i}.key/value [B,KVH,T,HD].
+import { UserError } from '../../api';
+import { DataType, GraphBuilder } from '../../onnx/graph';
+import type { WeightSource } from '../checkpoint';
+import { EMBED, FINAL_NORM, LM_HEAD, layerWeight } from '../checkpoint';
+import { inverseFrequencies, type DecoderConfig } from '../config';
+import { f32ToF16 } from '../dtype';
+import { quantizeInt4, INT4_BLOCK } from '../quantize';
+
+export type Precision = 'fp32' | 'fp16' | 'int4';
+
+export interface Rotary {
+  cos: string;
+  sin: string;
+}
+
+export class DecoderGraphBuilder {
+  protected readonly c: DecoderConfig;
+
+  constructor(
+    protected readonly g: GraphBuilder,
+    config: DecoderConfig,
+    protected readonly weights: WeightSource,
+    protected readonly precision: Precision,
+  ) {
+    this.c = config;
+  }
+
+  async build(): Promise<void> {
+    const { g, c } = this;
+    const embeds = g.input('inputs_embeds', DataType.FLOAT, ['batch', 'sequence', c.hiddenSize]);
+    const attentionMask = g.input('attention_mask', DataType.INT64, ['batch', 'total_sequence']);
+    const positions = g.input('position_ids', DataType.INT64, ['batch', 'sequence']);
+    const keep = g.input('logits_to_keep', DataType.INT64, [1]);
+
+    const rotary = this.rotaryTables(positions);
+    const bias = this.attentionBias(embeds, attentionMask);
+    let x = embeds;
+    for (let l = 0; l < c.numLayers; l++) x = await this.layer(l, x, rotary, bias);
+    const hidden = await this.rmsNorm(x, FINAL_NORM);
+    g.bindOutput(hidden, 'last_hidden_state', DataType.FLOAT, ['batch', 'sequence', c.hiddenSize]);
+
+    const start = g.op('Neg', [keep]);
+    const kept = g.op('Slice', [hidden, start, g.constI64([Number.MAX_SAFE_INTEGER]), g.constI64([1])]);
+    const logits = await this.lmHead(kept);
+    g.bindOutput(logits, 'logits', DataType.FLOAT, ['batch', 'kept_sequence', c.vocabSize]);
+  }
+
+  protected async layer(l: number, x: string, rotary: Rotary, bias: string): Promise<string> {
+    const attn = await this.attention(l, await this.rmsNorm(x, layerWeight(l, 'input_layernorm.weight')), rotary, bias);
+    const h = this.g.op('Add', [x, attn]);
+    const mlp = await this.mlp(l, await this.rmsNorm(h, layerWeight(l, 'post_attention_layernorm.weight')));
+    return this.g.op('Add', [h, mlp]);
+  }
+
+  protected async attention(l: number, x: string, rotary: Rotary, bias: string): Promise<string> {
+    const { g, c } = this;
+    const groups = c.numHeads / c.numKvHeads;
+    let q = g.op('Reshape', [await this.linear(x, layerWeight(l, 'self_attn.q_proj')), g.constI64([0, 0, c.numHeads, c.headDim])]);
+    let k = g.op('Reshape', [await this.linear(x, layerWeight(l, 'self_attn.k_proj')), g.constI64([0, 0, c.numKvHeads, c.headDim])]);
+    const v = g.op('Reshape', [await this.linear(x, layerWeight(l, 'self_attn.v_proj')), g.constI64([0, 0, c.numKvHeads, c.headDim])]);
+    [q, k] = await this.normalizeQK(l, q, k);
+    // [B,S,heads,HD] -> [B,heads,S,HD]
+    q = this.rope(g.op('Transpose', [q], { perm: [0, 2, 1, 3] }), rotary);
+    k = this.rope(g.op('Transpose', [k], { perm: [0, 2, 1, 3] }), rotary);
+    const vt = g.op('Transpose', [v], { perm: [0, 2, 1, 3] });
+
+    const kvShape = ['batch', c.numKvHeads, 'past_sequence', c.headDim];
+    const pastK = g.input(`past_key_values.${l}.key`, DataType.FLOAT, kvShape);
+    const pastV = g.input(`past_key_values.${l}.value`, DataType.FLOAT, kvShape);
+    const presentK = g.op('Concat', [pastK, k], { axis: 2 });
+    const presentV = g.op('Concat', [pastV, vt], { axis: 2 });
+    const presentShape = ['batch', c.numKvHeads, 'total_sequence', c.headDim];
+    g.bindOutput(presentK, `present.${l}.key`, DataType.FLOAT, presentShape);
+    g.bindOutput(presentV, `present.${l}.value`, DataType.FLOAT, presentShape);
+
+    // Grouped-query attention without repeating K/V: queries as [B,KVH,groups,S,HD] broadcast
+    // against K/V as [B,KVH,1,T,HD].
+    const qScaled = g.op('Mul', [q, g.scalarF32(1 / Math.sqrt(c.headDim))]);
+    const q5 = g.op('Reshape', [qScaled, g.constI64([0, c.numKvHeads, groups, -1, c.headDim])]);
+    const k5 = g.op('Unsqueeze', [presentK, g.constI64([2])]);
+    const v5 = g.op('Unsqueeze', [presentV, g.constI64([2])]);
+    const scores = g.op('Add', [g.op('MatMul', [q5, g.op('Transpose', [k5], { perm: [0, 1, 2, 4, 3] })]), bias]);
+    const probs = g.op('Softmax', [scores], { axis: -1 });
+    const context = g.op('MatMul', [probs, v5]); // [B,KVH,groups,S,HD]
+    const heads = g.op('Reshape', [context, g.constI64([0, c.numHeads, -1, c.headDim])]);
+    const merged = g.op('Reshape', [g.op('Transpose', [heads], { perm: [0, 2, 1, 3] }), g.constI64([0, 0, c.numHeads * c.headDim])]);
+    return this.linear(merged, layerWeight(l, 'self_attn.o_proj'));
+  }
+
+  /** Hook for per-head query/key normalisation (Qwen3); identity here. q,k: [B,S,heads,HD]. */
+  protected async normalizeQK(_l: number, q: string, k: string): Promise<[string, string]> {
+    return [q, k];
+  }
+
+  protected async mlp(l: number, x: string): Promise<string> {
+    const { g } = this;
+    const gate = await this.linear(x, layerWeight(l, 'mlp.gate_proj'));
+    const up = await this.linear(x, layerWeight(l, 'mlp.up_proj'));
+    const silu = g.op('Mul', [gate, g.op('Sigmoid', [gate])]);
+    return this.linear(g.op('Mul', [silu, up]), layerWeight(l, 'mlp.down_proj'));
+  }
+
+  /** RMSNorm in the op pattern ORT fuses into SimplifiedLayerNormalization. */
+  protected async rmsNorm(x: string, weightName: string): Promise<string> {
+    const { g } = this;
+    const w = g.initializer(weightName, DataType.FLOAT, this.weights.shape(weightName), await this.requireWeight(weightName));
+    const meanSquare = g.op('ReduceMean', [g.op('Pow', [x, g.scalarF32(2)])], { axes: [-1], keepdims: 1 });
+    const rms = g.op('Sqrt', [g.op('Add', [meanSquare, g.scalarF32(this.c.rmsNormEps)])]);
+    return g.op('Mul', [g.op('Div', [x, rms]), w]);
+  }
+
+  /** y = x W^T (+ b) for a PyTorch Linear stored as [out, in], in the configured precision. */
+  protected async linear(x: string, prefix: string, weightName = `${prefix}.weight`): Promise<string> {
+    const { g } = this;
+    const w = await this.requireWeight(weightName);
+    const [out, inner] = this.weights.shape(weightName) as [number, number];
+    let y: string;
+    if (this.precision === 'int4') {
+      const q = quantizeInt4(w, out, inner);
+      g.useOpset('com.microsoft', 1);
+      const packed = g.initializer(`${weightName}.q4`, DataType.UINT8, [out, q.blocksPerRow, INT4_BLOCK / 2], q.packed);
+      const scales = g.initializer(`${weightName}.scales`, DataType.FLOAT, [out * q.blocksPerRow], q.scales);
+      // accuracy_level 4 computes with int8-quantized activations, as llama.cpp's Q4_0 kernels do.
+      y = g.op('MatMulNBits', [x, packed, scales], { K: inner, N: out, bits: 4, block_size: INT4_BLOCK, accuracy_level: 4 }, { domain: 'com.microsoft' });
+    } else {
+      const t = transpose(w, out, inner);
+      const wt =
+        this.precision === 'fp16'
+          ? g.op('Cast', [g.initializer(`${weightName}.t`, DataType.FLOAT16, [inner, out], f32ToF16(t))], { to: DataType.FLOAT })
+          : g.initializer(`${weightName}.t`, DataType.FLOAT, [inner, out], t);
+      y = g.op('MatMul', [x, wt]);
+    }
+    const biasName = `${prefix}.bias`;
+    if (this.weights.has(biasName)) {
+      y = g.op('Add', [y, g.initializer(biasName, DataType.FLOAT, [out], await this.weights.read(biasName))]);
+    }
+    return y;
+  }
+
+  protected async lmHead(x: string): Promise<string> {
+    const name = this.c.tieWordEmbeddings ? EMBED : LM_HEAD;
+    return this.linear(x, name.replace(/\.weight$/, ''), name);
+  }
+
+  /** cos/sin of position * inverse frequency, shared by all layers: [B,1,S,HD/2]. */
+  protected rotaryTables(positions: string): Rotary {
+    const { g } = this;
+    const invFreq = g.constF32(inverseFrequencies(this.c));
+    const pos = g.op('Unsqueeze', [g.op('Cast', [positions], { to: DataType.FLOAT }), g.constI64([2])]);
+    const freqs = g.op('Unsqueeze', [g.op('Mul', [pos, invFreq]), g.constI64([1])]);
+    let cos = g.op('Cos', [freqs]);
+    let sin = g.op('Sin', [freqs]);
+    if (this.c.ropeInterleaved) {
+      cos = g.op('Unsqueeze', [cos, g.constI64([4])]);
+      sin = g.op('Unsqueeze', [sin, g.constI64([4])]);
+    }
+    return { cos, sin };
+  }
+
+  /** Rotates x [B,heads,S,HD]: halves (Hugging Face) or interleaved pairs (llama2.c). */
+  protected rope(x: string, { cos, sin }: Rotary): string {
+    const { g, c } = this;
+    const half = c.headDim / 2;
+    const interleaved = c.ropeInterleaved;
+    const src = interleaved ? g.op('Reshape', [x, g.constI64([0, 0, 0, half, 2])]) : x;
+    const axis = interleaved ? 4 : 3;
+    const width = interleaved ? 1 : half;
+    const a = g.op('Slice', [src, g.constI64([0]), g.constI64([width]), g.constI64([axis])]);
+    const b = g.op('Slice', [src, g.constI64([width]), g.constI64([2 * width]), g.constI64([axis])]);
+    const first = g.op('Sub', [g.op('Mul', [a, cos]), g.op('Mul', [b, sin])]);
+    const second = g.op('Add', [g.op('Mul', [b, cos]), g.op('Mul', [a, sin])]);
+    const joined = g.op('Concat', [first, second], { axis });
+    return interleaved ? g.op('Reshape', [joined, g.constI64([0, 0, 0, c.headDim])]) : joined;
+  }
+
+  /** Additive mask [B,1,1,S,T]: causal over the cache plus the padding mask. */
+  protected attentionBias(embeds: string, attentionMask: string): string {
+    const { g } = this;
+    const scalar = (shapeOf: string, index: number) => g.op('Gather', [g.op('Shape', [shapeOf]), g.constI64([index], [])], { axis: 0 });
+    const total = scalar(attentionMask, 1);
+    const seq = scalar(embeds, 1);
+    const past = g.op('Sub', [total, seq]);
+    const one = g.constI64([1], []);
+    const keyIndex = g.op('Range', [g.constI64([0], []), total, one]);
+    const queryIndex = g.op('Range', [past, total, one]);
+    const causal = g.op('LessOrEqual', [g.op('Unsqueeze', [keyIndex, g.constI64([0])]), g.op('Unsqueeze', [queryIndex, g.constI64([1])])]);
+    const notPadded = g.op('Cast', [attentionMask], { to: DataType.BOOL });
+    const allowed = g.op('And', [g.op('Unsqueeze', [causal, g.constI64([0, 1, 2])]), g.op('Unsqueeze', [notPadded, g.constI64([1, 2, 3])])]);
+    // The lowest finite float rather than -inf keeps fully masked rows finite.
+    return g.op('Where', [allowed, g.scalarF32(0), g.scalarF32(-3.4028234663852886e38)]);
+  }
+
+  protected async requireWeight(name: string): Promise<Float32Array> {
+    if (!this.weights.has(name)) {
+      throw new UserError(`The checkpoint has no tensor "${name}", which a ${this.c.family} model needs. The download may be incomplete, or config.json does not match the weights.`, 'model-invalid');
+    }
+    const expected = this.expectedShape(name);
+    const actual = this.weights.shape(name);
+    if (expected && (expected.length !== actual.length || expected.some((d, i) => d !== actual[i]))) {
+      throw new UserError(`Tensor "${name}" has shape [${actual.join(', ')}] but config.json implies [${expected.join(', ')}].`, 'model-invalid');
+    }
+    return this.weights.read(name);
+  }
+
+  private expectedShape(name: string): number[] | undefined {
+    const c = this.c;
+    const q = c.numHeads * c.headDim;
+    const kv = c.numKvHeads * c.headDim;
+    const table: [RegExp, number[]][] = [
+      [/embed_tokens\.weight$|^lm_head\.weight$/, [c.vocabSize, c.hiddenSize]],
+      [/q_proj\.weight$/, [q, c.hiddenSize]],
+      [/[kv]_proj\.weight$/, [kv, c.hiddenSize]],
+      [/o_proj\.weight$/, [c.hiddenSize, q]],
+      [/(gate|up)_proj\.weight$/, [c.intermediateSize, c.hiddenSize]],
+      [/down_proj\.weight$/, [c.hiddenSize, c.intermediateSize]],
+      [/[qk]_norm\.weight$/, [c.headDim]],
+      [/layernorm\.weight$|^model\.norm\.weight$/, [c.hiddenSize]],
+    ];
+    return table.find(([re]) => re.test(name))?.[1];
+  }
+}
+
+function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(w.length);
+  for (let r = 0; r < rows; r++) {
+    const base = r * cols;
+    for (let col = 0; col < cols; col++) out[col * rows + r] = w[base + col]!;
+  }
+  return out;
+}

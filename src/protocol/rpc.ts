@@ -1,0 +1,86 @@
+// JSON-RPC contract between the supervisor (extension, CLI, tests) and the runtime process.
+// Method names and payload shapes live here and nowhere else.
+import type { Device, Mode, SolveEvent, SolveResult } from './events';
+
+export type DeviceChoice = 'auto' | Device;
+
+export interface ProviderInfo {
+  name: Device;
+  available: boolean;
+  /** Why a provider cannot be used here (missing CUDA libraries, no WebGPU adapter...). */
+  reason?: string;
+}
+
+export interface InitializeParams {
+  clientName: string;
+  threads?: number;
+  modelsDirectory?: string;
+}
+export interface InitializeResult {
+  runtimeVersion: string;
+  ortVersion: string;
+  node: string;
+  providers: ProviderInfo[];
+  limits: { maxRounds: number; maxLatentSteps: number; maxNewTokens: number };
+}
+
+export interface LoadTeamParams {
+  team: string;
+  device: DeviceChoice;
+  threads?: number;
+}
+export interface LoadTeamResult {
+  team: string;
+  device: Device;
+  agents: { name: string; role: string; model: string }[];
+  ms: number;
+  warnings: string[];
+}
+
+export interface SolveParams {
+  /** Chosen by the client; names the solve in events and in cancel. */
+  id: string;
+  task: string;
+  language: string;
+  /** Surrounding code the user had open, bounded by the client. */
+  context?: string;
+  team: string;
+  mode: Mode;
+  rounds: number;
+  latentSteps: number;
+  maxNewTokens: number;
+  temperature: number;
+  topP: number;
+  seed?: number;
+  device: DeviceChoice;
+  threads?: number;
+}
+
+export interface CancelParams {
+  id: string;
+}
+
+export interface SolveEventNotification {
+  id: string;
+  event: SolveEvent;
+}
+
+export interface LogNotification {
+  level: 'trace' | 'debug' | 'info' | 'warn' | 'error';
+  message: string;
+}
+
+export const Methods = {
+  initialize: 'initialize',
+  loadTeam: 'team/load',
+  unloadTeam: 'team/unload',
+  solve: 'solve',
+  cancel: 'solve/cancel',
+  ping: 'ping',
+  shutdown: 'shutdown',
+  /** runtime -> client notifications */
+  solveEvent: 'solve/event',
+  log: 'log',
+} as const;
+
+export type { SolveResult };
