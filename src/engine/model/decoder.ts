@@ -40,7 +40,7 @@ function emptyPast(c: DecoderConfig): Record<string, ort.Tensor> {
 }
 
 export interface ForwardResult {
-  /** [logitsToKeep, vocab] (the last positions), or every position when logitsToKeep is 0. */
+  /** [logitsToKeep, vocab]: the last positions' logits (empty when logitsToKeep is 0). */
   logits: Float32Array;
   /** [count, hidden]: post-final-norm hidden states of the new positions. */
   hidden: Float32Array;
@@ -128,7 +128,7 @@ const EP_NAMES: Record<Device, string> = { cpu: 'cpu', webgpu: 'webgpu', cuda: '
 
 /** Creates the session on `device`, falling back to CPU with a warning when that provider fails. */
 export async function createSession(
-  modelPath: string,
+  modelPath: string | Uint8Array,
   device: Device,
   threads?: number,
 ): Promise<{ session: ort.InferenceSession; device: Device; warnings: string[] }> {
@@ -140,14 +140,14 @@ export async function createSession(
   };
   if (device !== 'cpu') {
     try {
-      const session = await ort.InferenceSession.create(modelPath, { ...base, executionProviders: [EP_NAMES[device]] });
+      const session = await ort.InferenceSession.create(modelPath as string, { ...base, executionProviders: [EP_NAMES[device]] });
       return { session, device, warnings: [] };
     } catch (e) {
       const warning = `The ${device} execution provider failed to start (${(e as Error).message.split('\n')[0]}); running on the CPU instead.`;
-      const session = await ort.InferenceSession.create(modelPath, { ...base, executionProviders: ['cpu'] });
+      const session = await ort.InferenceSession.create(modelPath as string, { ...base, executionProviders: ['cpu'] });
       return { session, device: 'cpu', warnings: [warning] };
     }
   }
-  const session = await ort.InferenceSession.create(modelPath, { ...base, executionProviders: ['cpu'] });
+  const session = await ort.InferenceSession.create(modelPath as string, { ...base, executionProviders: ['cpu'] });
   return { session, device: 'cpu', warnings: [] };
 }

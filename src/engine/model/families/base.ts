@@ -4,7 +4,7 @@
 //
 // Interface: inputs_embeds [B,S,H] f32, attention_mask [B,T] i64, position_ids [B,S] i64,
 // past_key_values.{i}.key/value [B,KVH,P,HD], logits_to_keep [1] i64 (how many last positions get
-// logits, 0 = all: a long prefill then skips the vocabulary projection it does not need);
+// logits: a prefill needs 1, a latent step 0, so neither pays for vocabulary projections it discards);
 // outputs logits [B,L,V], last_hidden_state [B,S,H], present.{i}.key/value [B,KVH,T,HD].
 import { UserError } from '../../api';
 import { DataType, GraphBuilder } from '../../onnx/graph';
@@ -47,7 +47,9 @@ export class DecoderGraphBuilder {
     const hidden = await this.rmsNorm(x, FINAL_NORM);
     g.bindOutput(hidden, 'last_hidden_state', DataType.FLOAT, ['batch', 'sequence', c.hiddenSize]);
 
-    const start = g.op('Neg', [keep]);
+    // Logits for the last `logits_to_keep` positions only: a prefill needs one row, a latent step none.
+    const seqLen = g.op('Slice', [g.op('Shape', [hidden]), g.constI64([1]), g.constI64([2]), g.constI64([0])]);
+    const start = g.op('Max', [g.op('Sub', [seqLen, keep]), g.constI64([0])]);
     const kept = g.op('Slice', [hidden, start, g.constI64([Number.MAX_SAFE_INTEGER]), g.constI64([1])]);
     const logits = await this.lmHead(kept);
     g.bindOutput(logits, 'logits', DataType.FLOAT, ['batch', 'kept_sequence', c.vocabSize]);

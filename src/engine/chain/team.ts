@@ -1,0 +1,549 @@
+// Loading a team (models shared between agents that use the same checkpoint, inner and outer links)
+// and running a solve: R rounds of latent rollouts and hand-offs in the preset's collaboration style,
+// then the final agent's streamed decode (spec: shared/docs/recursivemas.md, sections 3-5).
+import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import {
+  CancelledError,
+  UserError,
+  type AgentInfo,
+  type Device,
+  type LoadedTeam,
+  type LoadOptions,
+  type PresetSummary,
+  type SolveEvent,
+  type SolveRequest,
+  type SolveResult,
+} from '../api';
+import type { StageTiming } from '../../protocol/events';
+import { generateFromEmbeds } from '../generate';
+import { RecursiveLink, type NamedTensor } from '../links/link';
+import { loadLinkTensors } from '../links/files';
+import { fitInnerTrainingFree, fitOuterTrainingFree } from '../links/training-free';
+import { defaultCacheDirectory } from '../model/build';
+import { DecoderModel } from '../model/decoder';
+import { SeededRandom } from '../model/sampling';
+import { ensureSyntheticModel } from '../model/synthetic';
+import { HfTokenizer, type ChatMessage } from '../tokenizer/hf';
+import { TokenTextStream } from '../tokenizer/types';
+import { extractCode } from './answer';
+import { listPresets as listPresetFiles, readPreset, type AgentPreset, type LinkSource, type ModelSource, type TeamPreset } from './presets';
+import { buildRoleMessages, codeOnlyFollowUp, slotMarker } from './prompts';
+
+export { listPresetFiles as listPresets };
+export type { PresetSummary };
+
+export function defaultModelsDirectory(): string {
+  return process.env.RECURSIVEMAS_MODELS ?? join(defaultCacheDirectory(), 'models');
+}
+
+interface SharedModel {
+  key: string;
+  folder: string;
+  model: DecoderModel;
+  tokenizer: HfTokenizer;
+  contentKey: string;
+}
+
+interface Agent {
+  preset: AgentPreset;
+  shared: SharedModel;
+  inner: RecursiveLink;
+}
+
+/** What one slot receives: latent vectors (m x d of the receiver) or a text message. */
+type SlotContent = { vectors: Float32Array; count: number } | { text: string };
+
+async function resolveModelFolder(key: string, source: ModelSource, modelsDirectory: string, preset: TeamPreset): Promise<string> {
+  if ('generated' in source) {
+    const id = createHash('sha256').update(JSON.stringify(source.generated)).digest('hex').slice(0, 16);
+    return ensureSyntheticModel(source.generated, join(modelsDirectory, 'generated', `${key}-${id}`));
+  }
+  const folder = 'path' in source ? resolve(source.path) : join(modelsDirectory, ...source.repo.split('/'));
+  if (!(await stat(join(folder, 'config.json')).then(() => true, () => false))) {
+    const what = 'repo' in source ? `${source.repo} is not downloaded` : `${folder} has no config.json`;
+    throw new UserError(
+      `The team "${preset.name}" needs the model "${key}": ${what} (looked in ${folder}).`,
+      'model-missing',
+      `Download it with "RecursiveMAS: Download Models" or \`recursivemas models pull ${preset.name}\`.`,
+    );
+  }
+  return folder;
+}
+
+function normal(random: SeededRandom, std: number): number {
+  const u = Math.max(random.next(), 1e-12);
+  return std * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random.next());
+}
+
+/** Demo-team links: random but well-scaled weights (the LayerNorm gains set the output norm). */
+function generatedLinkTensors(kind: 'inner' | 'outer', dIn: number, dOut: number, seed: number, outNorm: number): Map<string, NamedTensor> {
+  const random = new SeededRandom(seed);
+  const t = new Map<string, NamedTensor>();
+  const fill = (name: string, shape: number[], f: () => number) =>
+    t.set(name, { shape, data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, f) });
+  const gain = outNorm / Math.sqrt(dOut);
+  if (kind === 'inner') {
+    fill('pre_ln.weight', [dIn], () => 1);
+    fill('pre_ln.bias', [dIn], () => 0);
+    fill('proj1.weight', [dIn, dIn], () => normal(random, 1 / Math.sqrt(dIn)));
+    fill('proj1.bias', [dIn], () => 0);
+    fill('proj2.weight', [dIn, dIn], () => normal(random, 1 / Math.sqrt(dIn)));
+    fill('proj2.bias', [dIn], () => 0);
+    fill('post_ln.weight', [dIn], () => gain);
+    fill('post_ln.bias', [dIn], () => 0);
+  } else {
+    fill('ln_source.weight', [dIn], () => 1);
+    fill('ln_source.bias', [dIn], () => 0);
+    fill('proj1.weight', [2 * dOut, dIn], () => normal(random, 1 / Math.sqrt(dIn)));
+    fill('proj1.bias', [2 * dOut], () => 0);
+    fill('proj2.weight', [dOut, 2 * dOut], () => normal(random, 1 / Math.sqrt(2 * dOut)));
+    fill('proj2.bias', [dOut], () => 0);
+    fill('residual_proj.weight', [dOut, dIn], () => normal(random, 1 / Math.sqrt(dIn)));
+    fill('residual_proj.bias', [dOut], () => 0);
+    fill('ln_target.weight', [dOut], () => gain);
+    fill('ln_target.bias', [dOut], () => 0);
+  }
+  return t;
+}
+
+function meanEmbeddingNorm(m: DecoderModel): number {
+  const rows = Math.min(m.config.vocabSize, 512);
+  let total = 0;
+  for (let id = 0; id < rows; id++) {
+    const r = m.embedding.row(id);
+    total += Math.hypot(...r);
+  }
+  return total / rows;
+}
+
+/** The ordered pairs a style passes messages along. */
+export function messagePairs(preset: TeamPreset, rounds: number): [string, string][] {
+  const by = (role: string) => preset.agents.filter((a) => a.role === role).map((a) => a.name);
+  const pairs: [string, string][] = [];
+  if (preset.style === 'sequential') {
+    const [p, c, s] = [by('planner')[0]!, by('critic')[0]!, by('solver')[0]!];
+    pairs.push([p, c], [c, s]);
+    if (rounds > 1) pairs.push([s, p]);
+  } else {
+    const hub = preset.style === 'mixture' ? by('summarizer')[0]! : by('learner')[0]!;
+    for (const e of by('expert')) {
+      pairs.push([e, hub]);
+      if (rounds > 1) pairs.push([hub, e]);
+    }
+  }
+  return pairs;
+}
+
+export async function loadTeam(name: string, options: LoadOptions): Promise<LoadedTeam> {
+  const started = performance.now();
+  const preset = await readPreset(name);
+  const modelsDirectory = options.modelsDirectory ?? defaultModelsDirectory();
+  const device: Device = options.device === 'auto' ? 'cpu' : options.device;
+  const emit = options.onEvent ?? (() => {});
+  const shared = new Map<string, SharedModel>();
+  const links: RecursiveLink[] = [];
+  const warnings: string[] = [];
+  try {
+    const keys = [...new Set(preset.agents.map((a) => a.model))];
+    for (const [index, key] of keys.entries()) {
+      if (options.signal?.aborted) throw new CancelledError();
+      emit({ type: 'team-loading', team: preset.name, model: key, index, count: keys.length });
+      const folder = await resolveModelFolder(key, preset.models[key]!, modelsDirectory, preset);
+      const model = await DecoderModel.load(folder, { device, threads: options.threads, precision: options.precision, cacheDirectory: options.cacheDirectory });
+      warnings.push(...model.warnings);
+      const tokenizer = await HfTokenizer.load(folder);
+      if (tokenizer.vocabSize > model.config.vocabSize) {
+        throw new UserError(`${folder}: the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${model.config.vocabSize}; they do not belong together.`, 'model-invalid');
+      }
+      shared.set(key, { key, folder, model, tokenizer, contentKey: model.graphPath });
+    }
+    const realDevice = [...shared.values()][0]!.model.device;
+    const agents = new Map<string, Agent>();
+    for (const a of preset.agents) {
+      const s = shared.get(a.model)!;
+      const d = s.model.config.hiddenSize;
+      const inner = await loadLink('inner', a.innerLink, { from: s, to: s, label: `${a.name} inner link`, seed: a.name, preset, modelsDirectory, options, device: realDevice });
+      if (inner.dIn !== d || inner.dOut !== d) throw new UserError(`The inner link of ${a.name} maps ${inner.dIn} -> ${inner.dOut} but its model is ${d} wide.`, 'link-mismatch');
+      links.push(inner);
+      agents.set(a.name, { preset: a, shared: s, inner });
+    }
+    const outer = new Map<string, RecursiveLink>();
+    for (const [from, to] of messagePairs(preset, 2)) {
+      const key = `${from}->${to}`;
+      const source = preset.outerLinks[key];
+      if (!source) {
+        throw new UserError(`Team preset ${preset.file} has no outer link for ${key}; a ${preset.style} team passes messages along it.`, 'preset-invalid');
+      }
+      const a = agents.get(from)!;
+      const b = agents.get(to)!;
+      const link = await loadLink('outer', source, { from: a.shared, to: b.shared, label: `outer link ${key}`, seed: key, preset, modelsDirectory, options, device: realDevice });
+      links.push(link);
+      outer.set(key, link);
+    }
+    const ms = performance.now() - started;
+    const info: AgentInfo[] = preset.agents.map((a) => ({ name: a.name, role: a.role, model: a.model }));
+    emit({ type: 'team-loaded', team: preset.name, agents: info, device: realDevice, ms });
+    return new Team(preset, agents, outer, [...shared.values()], links, realDevice, info, warnings);
+  } catch (e) {
+    await Promise.all([...shared.values()].map((s) => s.model.dispose()));
+    await Promise.all(links.map((l) => l.dispose()));
+    throw e;
+  }
+}
+
+interface LinkContext {
+  from: SharedModel;
+  to: SharedModel;
+  label: string;
+  seed: string;
+  preset: TeamPreset;
+  modelsDirectory: string;
+  options: LoadOptions;
+  device: Device;
+}
+
+async function loadLink(kind: 'inner' | 'outer', source: LinkSource, ctx: LinkContext): Promise<RecursiveLink> {
+  const dIn = ctx.from.model.config.hiddenSize;
+  const dOut = ctx.to.model.config.hiddenSize;
+  const expectation = { source: ctx.label, dIn, dOut, from: ctx.from.key, to: ctx.to.key };
+  if ('trainingFree' in source) {
+    const fit =
+      kind === 'inner'
+        ? await fitInnerTrainingFree(ctx.from.folder, ctx.from.contentKey, ctx.options.cacheDirectory)
+        : await fitOuterTrainingFree(ctx.from.folder, ctx.from.contentKey, ctx.to.folder, ctx.to.contentKey, ctx.options.cacheDirectory);
+    return RecursiveLink.trainingFree(fit.map, fit.dIn, fit.dOut, fit.targetNorm, ctx.device, ctx.options.threads);
+  }
+  if ('generated' in source) {
+    const seed = source.generated + [...ctx.seed].reduce((h, ch) => (h * 31 + ch.charCodeAt(0)) >>> 0, 7);
+    const tensors = generatedLinkTensors(kind, dIn, dOut, seed, meanEmbeddingNorm(ctx.to.model));
+    return RecursiveLink.fromTensors(kind, tensors, expectation, ctx.device, ctx.options.threads);
+  }
+  const { tensors, file } = await loadLinkTensors(source, { modelFolder: ctx.from.folder, modelsDirectory: ctx.modelsDirectory, preset: ctx.preset.name });
+  return RecursiveLink.fromTensors(kind, tensors, { ...expectation, source: `${ctx.label} (${file})` }, ctx.device, ctx.options.threads);
+}
+
+class Team implements LoadedTeam {
+  readonly name: string;
+  constructor(
+    private readonly preset: TeamPreset,
+    private readonly members: Map<string, Agent>,
+    private readonly outer: Map<string, RecursiveLink>,
+    private readonly models: SharedModel[],
+    private readonly links: RecursiveLink[],
+    readonly device: Device,
+    readonly agents: AgentInfo[],
+    readonly warnings: string[],
+  ) {
+    this.name = preset.name;
+  }
+
+  async solve(request: SolveRequest, onEvent: (event: SolveEvent) => void, signal?: AbortSignal): Promise<SolveResult> {
+    return new SolveRun(this.preset, this.members, this.outer, this.device, request, onEvent, signal).run();
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all(this.models.map((m) => m.model.dispose()));
+    await Promise.all(this.links.map((l) => l.dispose()));
+  }
+}
+
+function checkRequest(r: SolveRequest): void {
+  const whole = (v: number, name: string, lo: number, hi: number) => {
+    if (!Number.isInteger(v) || v < lo || v > hi) throw new UserError(`${name} must be a whole number from ${lo} to ${hi}, got ${v}.`, 'bad-input');
+  };
+  if (!r.task.trim()) throw new UserError('The task is empty: select code or describe what to write.', 'bad-input');
+  whole(r.rounds, 'rounds', 1, 16);
+  whole(r.latentSteps, 'latent steps', 1, 256);
+  whole(r.maxNewTokens, 'max new tokens', 1, 32768);
+}
+
+class SolveRun {
+  private readonly stages: StageTiming[] = [];
+  private promptTokens = 0;
+  private latentSteps = 0;
+  private textTokens = 0;
+  private readonly started = performance.now();
+
+  constructor(
+    private readonly preset: TeamPreset,
+    private readonly agents: Map<string, Agent>,
+    private readonly outer: Map<string, RecursiveLink>,
+    private readonly device: Device,
+    private readonly req: SolveRequest,
+    private readonly emit: (e: SolveEvent) => void,
+    private readonly signal?: AbortSignal,
+  ) {}
+
+  private byRole(role: string): Agent[] {
+    return [...this.agents.values()].filter((a) => a.preset.role === role);
+  }
+
+  private check(): void {
+    if (this.signal?.aborted) throw new CancelledError();
+  }
+
+  async run(): Promise<SolveResult> {
+    checkRequest(this.req);
+    const { style } = this.preset;
+    const mode = this.req.mode;
+    const rounds = mode === 'single' ? 1 : this.req.rounds;
+    this.emit({ type: 'solve-start', task: this.req.task, language: this.req.language, mode, style, rounds, latentSteps: this.req.latentSteps });
+    let answer: string;
+    if (mode === 'single') answer = await this.single();
+    else if (style === 'sequential') answer = await this.sequential(rounds);
+    else answer = await this.hubAndSpokes(rounds);
+    let code = extractCode(answer, this.req.language);
+    if (code === null) {
+      this.emit({ type: 'retry', reason: 'The final answer had no fenced code block; asking once more for only the code.' });
+      answer = await this.retryForCode(answer, rounds);
+      code = extractCode(answer, this.req.language);
+      if (code === null) this.emit({ type: 'warning', message: 'No code block could be obtained from the final agent; the answer is shown as it is.' });
+    }
+    this.emit({ type: 'answer', text: answer, code, language: this.req.language });
+    const metrics = {
+      wallMs: performance.now() - this.started,
+      stages: this.stages,
+      promptTokens: this.promptTokens,
+      latentSteps: this.latentSteps,
+      textTokens: this.textTokens,
+      device: this.device,
+    };
+    this.emit({ type: 'metrics', metrics });
+    return { rounds, answer, code, language: this.req.language, metrics, device: this.device };
+  }
+
+  // --- styles -------------------------------------------------------------------------------
+
+  private finalState?: { agent: Agent; messages: ChatMessage[]; slots: SlotContent[]; round: number };
+
+  private async single(): Promise<string> {
+    const solver = this.byRole('solver')[0] ?? this.byRole('summarizer')[0] ?? this.byRole('learner')[0]!;
+    this.emit({ type: 'round-start', round: 1, rounds: 1 });
+    const t = performance.now();
+    const answer = await this.decodeTurn(1, solver, [], []);
+    this.emit({ type: 'round-end', round: 1, ms: performance.now() - t });
+    return answer;
+  }
+
+  private async sequential(rounds: number): Promise<string> {
+    const planner = this.byRole('planner')[0]!;
+    const critic = this.byRole('critic')[0]!;
+    const solver = this.byRole('solver')[0]!;
+    let feedback: SlotContent | null = null;
+    for (let r = 1; r <= rounds; r++) {
+      const t = performance.now();
+      this.emit({ type: 'round-start', round: r, rounds });
+      const plan = await this.thinkTurn(r, planner, feedback ? [solver.preset.name] : [], feedback ? [feedback] : []);
+      const toCritic = await this.handOff(r, planner, critic, plan);
+      const review = await this.thinkTurn(r, critic, [planner.preset.name], [toCritic]);
+      const toSolver = await this.handOff(r, critic, solver, review);
+      if (r === rounds) {
+        const answer = await this.decodeTurn(r, solver, [critic.preset.name], [toSolver]);
+        this.emit({ type: 'round-end', round: r, ms: performance.now() - t });
+        return answer;
+      }
+      const solved = await this.thinkTurn(r, solver, [critic.preset.name], [toSolver]);
+      feedback = await this.handOff(r, solver, planner, solved);
+      this.emit({ type: 'round-end', round: r, ms: performance.now() - t });
+    }
+    throw new Error('unreachable');
+  }
+
+  /** Mixture (experts -> summarizer) and distillation (expert -> learner): one hub, its spokes. */
+  private async hubAndSpokes(rounds: number): Promise<string> {
+    const hub = (this.preset.style === 'mixture' ? this.byRole('summarizer') : this.byRole('learner'))[0]!;
+    const spokes = this.byRole('expert');
+    let broadcast = new Map<string, SlotContent>();
+    for (let r = 1; r <= rounds; r++) {
+      const t = performance.now();
+      this.emit({ type: 'round-start', round: r, rounds });
+      const toHub: SlotContent[] = [];
+      for (const e of spokes) {
+        const back = broadcast.get(e.preset.name);
+        const thought = await this.thinkTurn(r, e, back ? [hub.preset.name] : [], back ? [back] : []);
+        toHub.push(await this.handOff(r, e, hub, thought));
+      }
+      const senders = spokes.map((e) => e.preset.name);
+      if (r === rounds) {
+        const answer = await this.decodeTurn(r, hub, senders, toHub);
+        this.emit({ type: 'round-end', round: r, ms: performance.now() - t });
+        return answer;
+      }
+      const hubThought = await this.thinkTurn(r, hub, senders, toHub);
+      broadcast = new Map();
+      for (const e of spokes) broadcast.set(e.preset.name, await this.handOff(r, hub, e, hubThought));
+      this.emit({ type: 'round-end', round: r, ms: performance.now() - t });
+    }
+    throw new Error('unreachable');
+  }
+
+  // --- turns --------------------------------------------------------------------------------
+
+  private messagesFor(agent: Agent, senders: string[], final: boolean): ChatMessage[] {
+    return buildRoleMessages({
+      role: agent.preset.role,
+      task: this.req.task,
+      language: this.req.language,
+      context: this.req.context,
+      senders,
+      domain: agent.preset.domain,
+      final,
+    });
+  }
+
+  /**
+   * Renders the chat template, then splits it at the slot markers: text parts are tokenized without
+   * special tokens added and embedded; latent slots are spliced in between as they are.
+   */
+  embedPrompt(agent: Agent, messages: ChatMessage[], slots: SlotContent[]): { embeds: Float32Array; count: number } {
+    const { tokenizer, model } = agent.shared;
+    let rendered = tokenizer.renderChat(messages);
+    slots.forEach((s, i) => {
+      if ('text' in s) rendered = rendered.split(slotMarker(i)).join(s.text);
+    });
+    const pieces: Float32Array[] = [];
+    let count = 0;
+    let rest = rendered;
+    slots.forEach((s, i) => {
+      if (!('vectors' in s)) return;
+      const at = rest.indexOf(slotMarker(i));
+      if (at < 0) {
+        throw new UserError(`The prompt of ${agent.preset.name} has no slot marker ${slotMarker(i)} after rendering its chat template; the template drops the user message.`, 'bad-input');
+      }
+      const ids = tokenizer.encode(rest.slice(0, at));
+      pieces.push(model.embedding.lookup(ids), s.vectors);
+      count += ids.length + s.count;
+      rest = rest.slice(at + slotMarker(i).length);
+    });
+    const tail = tokenizer.encode(rest);
+    pieces.push(model.embedding.lookup(tail));
+    count += tail.length;
+    const embeds = new Float32Array(count * model.config.hiddenSize);
+    let at = 0;
+    for (const p of pieces) {
+      embeds.set(p, at);
+      at += p.length;
+    }
+    return { embeds, count };
+  }
+
+  /** A non-final turn: m latent steps (latent mode) or a text message (text mode). */
+  private async thinkTurn(round: number, agent: Agent, senders: string[], slots: SlotContent[]): Promise<SlotContent> {
+    this.check();
+    const name = agent.preset.name;
+    const t = performance.now();
+    const messages = this.messagesFor(agent, senders, false);
+    const { embeds, count } = this.embedPrompt(agent, messages, slots);
+    if (this.req.mode === 'text') {
+      this.emit({ type: 'agent-start', round, agent: name, role: agent.preset.role, action: 'text' });
+      const text = await this.decode(round, agent, embeds, count, this.preset.defaults.textMessageTokens, false);
+      const ms = performance.now() - t;
+      this.stages.push({ round, agent: name, kind: 'text', ms });
+      this.emit({ type: 'agent-end', round, agent: name, ms, promptTokens: count, latentSteps: 0, textTokens: text.tokens });
+      return { text: text.text };
+    }
+    this.emit({ type: 'agent-start', round, agent: name, role: agent.preset.role, action: 'latent' });
+    const m = this.req.latentSteps;
+    const { model } = agent.shared;
+    const d = model.config.hiddenSize;
+    const state = model.newState();
+    const thoughts = new Float32Array(m * d);
+    let { hidden } = await model.forward(state, embeds, count, 0);
+    this.promptTokens += count;
+    for (let i = 0; i < m; i++) {
+      const h = hidden.subarray(hidden.length - d);
+      thoughts.set(h, i * d);
+      this.latentSteps++;
+      this.emit({ type: 'latent-step', round, agent: name, step: i + 1, steps: m });
+      if (i === m - 1) break;
+      this.check();
+      ({ hidden } = await model.forward(state, await agent.inner.apply(h, 1), 1, 0));
+    }
+    const ms = performance.now() - t;
+    this.stages.push({ round, agent: name, kind: 'latent', ms });
+    this.emit({ type: 'agent-end', round, agent: name, ms, promptTokens: count, latentSteps: m, textTokens: 0 });
+    return { vectors: thoughts, count: m };
+  }
+
+  /** M = outer_AB( inner_A( H_A ) ) for latent thoughts; text passes through as it is. */
+  private async handOff(round: number, from: Agent, to: Agent, content: SlotContent): Promise<SlotContent> {
+    this.check();
+    const fromName = from.preset.name;
+    const toName = to.preset.name;
+    if ('text' in content) {
+      this.emit({ type: 'handoff', round, from: fromName, to: toName, vectors: 0, meanNorm: 0, maxNorm: 0, text: content.text });
+      return content;
+    }
+    const link = this.outer.get(`${fromName}->${toName}`)!;
+    const mapped = await link.apply(await from.inner.apply(content.vectors, content.count), content.count);
+    const d = link.dOut;
+    let sum = 0;
+    let max = 0;
+    for (let i = 0; i < content.count; i++) {
+      const n = Math.hypot(...mapped.subarray(i * d, (i + 1) * d));
+      sum += n;
+      max = Math.max(max, n);
+    }
+    this.emit({ type: 'handoff', round, from: fromName, to: toName, vectors: content.count, meanNorm: sum / content.count, maxNorm: max });
+    return { vectors: mapped, count: content.count };
+  }
+
+  private async decodeTurn(round: number, agent: Agent, senders: string[], slots: SlotContent[]): Promise<string> {
+    this.check();
+    const name = agent.preset.name;
+    const t = performance.now();
+    this.emit({ type: 'agent-start', round, agent: name, role: agent.preset.role, action: 'decode' });
+    const messages = this.messagesFor(agent, senders, true);
+    this.finalState = { agent, messages, slots, round };
+    const { embeds, count } = this.embedPrompt(agent, messages, slots);
+    const out = await this.decode(round, agent, embeds, count, this.req.maxNewTokens, true);
+    const ms = performance.now() - t;
+    this.stages.push({ round, agent: name, kind: 'decode', ms });
+    this.emit({ type: 'agent-end', round, agent: name, ms, promptTokens: count, latentSteps: 0, textTokens: out.tokens });
+    return out.text;
+  }
+
+  private async retryForCode(previous: string, rounds: number): Promise<string> {
+    const f = this.finalState!;
+    const t = performance.now();
+    const messages: ChatMessage[] = [...f.messages, { role: 'assistant', content: previous }, { role: 'user', content: codeOnlyFollowUp(this.req.language) }];
+    const { embeds, count } = this.embedPrompt(f.agent, messages, f.slots);
+    const out = await this.decode(rounds, f.agent, embeds, count, this.req.maxNewTokens, true);
+    this.stages.push({ round: f.round, agent: f.agent.preset.name, kind: 'retry', ms: performance.now() - t });
+    return out.text;
+  }
+
+  private async decode(round: number, agent: Agent, embeds: Float32Array, count: number, maxNewTokens: number, stream: boolean): Promise<{ text: string; tokens: number }> {
+    const { model, tokenizer } = agent.shared;
+    const budget = Math.min(maxNewTokens, model.config.maxPositionEmbeddings - count);
+    if (budget <= 0) {
+      throw new UserError(`The prompt of ${agent.preset.name} is ${count} positions, more than its model's context (${model.config.maxPositionEmbeddings}). Shorten the task or the context.`, 'bad-input');
+    }
+    const textStream = new TokenTextStream(tokenizer);
+    let text = '';
+    const state = model.newState();
+    this.promptTokens += count;
+    const stops = [...new Set([...tokenizer.eosIds, ...model.config.eosTokenIds])];
+    const result = await generateFromEmbeds(model, state, embeds, count, {
+      temperature: this.req.temperature,
+      topP: this.req.topP,
+      topK: this.req.topK,
+      seed: this.req.seed,
+      maxNewTokens: budget,
+      stopTokens: stops,
+      signal: this.signal,
+      onToken: (id) => {
+        const piece = textStream.push(id);
+        text += piece;
+        if (stream && piece) this.emit({ type: 'token', round, agent: agent.preset.name, text: piece });
+      },
+    });
+    const tail = textStream.flush();
+    text += tail;
+    if (stream && tail) this.emit({ type: 'token', round, agent: agent.preset.name, text: tail });
+    this.textTokens += result.tokens.length;
+    return { text, tokens: result.tokens.length };
+  }
+}

@@ -1,0 +1,63 @@
+// Finding and reading link weight files: a file in a model folder or repository (.pt or
+// .safetensors), or an entry of the released manifests (innerlink_config.json, outerlink_config.json).
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { UserError } from '../api';
+import type { LinkSource } from '../chain/presets';
+import { insideFolder, SafetensorsFile } from '../model/safetensors';
+import type { NamedTensor } from './link';
+import { parseInnerLinkConfig, parseOuterLinkConfig } from './manifest';
+import { readTorchStateDict } from './torch-file';
+
+export async function readLinkFile(path: string): Promise<Map<string, NamedTensor>> {
+  if (!(await stat(path).then((s) => s.isFile(), () => false))) {
+    throw new UserError(`The link file ${path} does not exist.`, 'model-missing', 'Download the team\'s models ("RecursiveMAS: Download Models").');
+  }
+  const out = new Map<string, NamedTensor>();
+  if (path.endsWith('.safetensors')) {
+    const f = await SafetensorsFile.open(path);
+    try {
+      for (const [name, info] of f.tensors) out.set(name, { shape: info.shape, data: await f.readFloat32(name) });
+    } finally {
+      await f.close();
+    }
+    return out;
+  }
+  for (const [name, t] of await readTorchStateDict(path)) out.set(name, { shape: t.shape, data: t.toFloat32() });
+  return out;
+}
+
+async function readJson(path: string): Promise<unknown> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as unknown;
+  } catch (e) {
+    throw new UserError(`Cannot read ${path} (${(e as Error).message}).`, 'model-missing', 'Download the team\'s models ("RecursiveMAS: Download Models").');
+  }
+}
+
+export async function loadLinkTensors(
+  source: Exclude<LinkSource, { trainingFree: true } | { generated: number }>,
+  ctx: { modelFolder: string; modelsDirectory: string; preset: string },
+): Promise<{ tensors: Map<string, NamedTensor>; file: string }> {
+  const repoFolder = (repo: string) => join(ctx.modelsDirectory, ...repo.split('/'));
+  let file: string;
+  if ('file' in source) {
+    const folder = source.repo ? repoFolder(source.repo) : ctx.modelFolder;
+    file = insideFolder(folder, source.file, `team preset ${ctx.preset}`);
+  } else if (source.manifest === 'inner') {
+    const manifest = join(ctx.modelFolder, 'innerlink_config.json');
+    const exists = await stat(manifest).then(() => true, () => false);
+    const name = exists ? parseInnerLinkConfig(await readJson(manifest), source.task, manifest) : 'adapter.pt';
+    file = insideFolder(ctx.modelFolder, name, manifest);
+  } else {
+    const folder = repoFolder(source.repo);
+    const manifest = join(folder, 'outerlink_config.json');
+    const entries = parseOuterLinkConfig(await readJson(manifest), source.task, manifest);
+    const entry = entries.find((e) => e.key === source.key);
+    if (!entry) {
+      throw new UserError(`${manifest} has no outer link "${source.key}" for the task "${source.task}" (it has ${entries.map((e) => e.key).join(', ')}).`, 'link-mismatch');
+    }
+    file = insideFolder(folder, entry.file, manifest);
+  }
+  return { tensors: await readLinkFile(file), file };
+}
