@@ -86,6 +86,13 @@ function fail(file: string, what: string): never {
   throw new UserError(`Team preset ${file}: ${what}`, 'preset-invalid');
 }
 
+/** owner/name with the characters the hub allows; anything else could point outside the models folder. */
+export function checkRepoId(repo: unknown, file: string): void {
+  if (typeof repo !== 'string' || !/^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/.test(repo) || repo.includes('..')) {
+    fail(file, `${JSON.stringify(repo)} is not a Hugging Face repository id (owner/name).`);
+  }
+}
+
 export function parsePreset(json: unknown, file: string): TeamPreset {
   if (!json || typeof json !== 'object') fail(file, 'is not a JSON object.');
   const p = json as Record<string, unknown>;
@@ -97,6 +104,7 @@ export function parsePreset(json: unknown, file: string): TeamPreset {
   if (typeof models !== 'object' || Object.keys(models).length === 0) fail(file, '"models" must name at least one model.');
   for (const [key, m] of Object.entries(models)) {
     if (!m || typeof m !== 'object' || !('repo' in m || 'path' in m || 'generated' in m)) fail(file, `model "${key}" needs "repo", "path" or "generated".`);
+    if ('repo' in m) checkRepoId(m.repo, file);
   }
   const agents = p.agents as AgentPreset[];
   if (!Array.isArray(agents) || agents.length < 2) fail(file, '"agents" must list at least two agents.');
@@ -113,6 +121,10 @@ export function parsePreset(json: unknown, file: string): TeamPreset {
   for (const group of groups) {
     if (!roles.some((r) => group.includes(r))) fail(file, `a ${style} team needs a ${group.join(' or ')}.`);
   }
+  const outerLinks = (p.outerLinks ?? {}) as Record<string, LinkSource>;
+  for (const link of [...Object.values(outerLinks), ...agents.map((a) => a.innerLink)]) {
+    if ('repo' in link && link.repo !== undefined) checkRepoId(link.repo, file);
+  }
   const d = (p.defaults ?? {}) as Partial<TeamDefaults>;
   return {
     name,
@@ -121,7 +133,7 @@ export function parsePreset(json: unknown, file: string): TeamPreset {
     style,
     models,
     agents,
-    outerLinks: (p.outerLinks ?? {}) as Record<string, LinkSource>,
+    outerLinks,
     defaults: {
       rounds: d.rounds ?? 3,
       latentSteps: d.latentSteps ?? 16,

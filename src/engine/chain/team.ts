@@ -19,7 +19,6 @@ import {
 import type { StageTiming } from '../../protocol/events';
 import { generateFromEmbeds } from '../generate';
 import { RecursiveLink, type NamedTensor } from '../links/link';
-import { loadLinkTensors } from '../links/files';
 import { fitInnerTrainingFree, fitOuterTrainingFree } from '../links/training-free';
 import { defaultCacheDirectory } from '../model/build';
 import { DecoderModel } from '../model/decoder';
@@ -29,7 +28,9 @@ import { HfTokenizer, type ChatMessage } from '../tokenizer/hf';
 import { TokenTextStream } from '../tokenizer/types';
 import { extractCode } from './answer';
 import { listPresets as listPresetFiles, readPreset, type AgentPreset, type LinkSource, type ModelSource, type TeamPreset } from './presets';
-import { buildRoleMessages, codeOnlyFollowUp, slotMarker } from './prompts';
+import { buildRoleMessages, codeOnlyFollowUp } from './prompts';
+import { latentRollout } from './rollout';
+import { splicePrompt, type SlotContent } from './splice';
 
 export { listPresetFiles as listPresets };
 export type { PresetSummary };
@@ -51,9 +52,6 @@ interface Agent {
   shared: SharedModel;
   inner: RecursiveLink;
 }
-
-/** What one slot receives: latent vectors (m x d of the receiver) or a text message. */
-type SlotContent = { vectors: Float32Array; count: number } | { text: string };
 
 async function resolveModelFolder(key: string, source: ModelSource, modelsDirectory: string, preset: TeamPreset): Promise<string> {
   if ('generated' in source) {
@@ -220,6 +218,8 @@ async function loadLink(kind: 'inner' | 'outer', source: LinkSource, ctx: LinkCo
     const tensors = generatedLinkTensors(kind, dIn, dOut, seed, meanEmbeddingNorm(ctx.to.model));
     return RecursiveLink.fromTensors(kind, tensors, expectation, ctx.device, ctx.options.threads);
   }
+  // Loaded on demand: demo and training-free teams never read link files.
+  const { loadLinkTensors } = await import('../links/files');
   const { tensors, file } = await loadLinkTensors(source, { modelFolder: ctx.from.folder, modelsDirectory: ctx.modelsDirectory, preset: ctx.preset.name });
   return RecursiveLink.fromTensors(kind, tensors, { ...expectation, source: `${ctx.label} (${file})` }, ctx.device, ctx.options.threads);
 }
@@ -393,40 +393,9 @@ class SolveRun {
     });
   }
 
-  /**
-   * Renders the chat template, then splits it at the slot markers: text parts are tokenized without
-   * special tokens added and embedded; latent slots are spliced in between as they are.
-   */
-  embedPrompt(agent: Agent, messages: ChatMessage[], slots: SlotContent[]): { embeds: Float32Array; count: number } {
+  private embedPrompt(agent: Agent, messages: ChatMessage[], slots: SlotContent[]): { embeds: Float32Array; count: number } {
     const { tokenizer, model } = agent.shared;
-    let rendered = tokenizer.renderChat(messages);
-    slots.forEach((s, i) => {
-      if ('text' in s) rendered = rendered.split(slotMarker(i)).join(s.text);
-    });
-    const pieces: Float32Array[] = [];
-    let count = 0;
-    let rest = rendered;
-    slots.forEach((s, i) => {
-      if (!('vectors' in s)) return;
-      const at = rest.indexOf(slotMarker(i));
-      if (at < 0) {
-        throw new UserError(`The prompt of ${agent.preset.name} has no slot marker ${slotMarker(i)} after rendering its chat template; the template drops the user message.`, 'bad-input');
-      }
-      const ids = tokenizer.encode(rest.slice(0, at));
-      pieces.push(model.embedding.lookup(ids), s.vectors);
-      count += ids.length + s.count;
-      rest = rest.slice(at + slotMarker(i).length);
-    });
-    const tail = tokenizer.encode(rest);
-    pieces.push(model.embedding.lookup(tail));
-    count += tail.length;
-    const embeds = new Float32Array(count * model.config.hiddenSize);
-    let at = 0;
-    for (const p of pieces) {
-      embeds.set(p, at);
-      at += p.length;
-    }
-    return { embeds, count };
+    return splicePrompt(tokenizer.renderChat(messages), slots, tokenizer, model.embedding, agent.preset.name);
   }
 
   /** A non-final turn: m latent steps (latent mode) or a text message (text mode). */
@@ -446,21 +415,14 @@ class SolveRun {
     }
     this.emit({ type: 'agent-start', round, agent: name, role: agent.preset.role, action: 'latent' });
     const m = this.req.latentSteps;
-    const { model } = agent.shared;
-    const d = model.config.hiddenSize;
-    const state = model.newState();
-    const thoughts = new Float32Array(m * d);
-    let { hidden } = await model.forward(state, embeds, count, 0);
     this.promptTokens += count;
-    for (let i = 0; i < m; i++) {
-      const h = hidden.subarray(hidden.length - d);
-      thoughts.set(h, i * d);
-      this.latentSteps++;
-      this.emit({ type: 'latent-step', round, agent: name, step: i + 1, steps: m });
-      if (i === m - 1) break;
-      this.check();
-      ({ hidden } = await model.forward(state, await agent.inner.apply(h, 1), 1, 0));
-    }
+    const thoughts = await latentRollout(agent.shared.model, agent.inner, embeds, count, m, {
+      onStep: (step, steps) => {
+        this.latentSteps++;
+        this.emit({ type: 'latent-step', round, agent: name, step, steps });
+      },
+      check: () => this.check(),
+    });
     const ms = performance.now() - t;
     this.stages.push({ round, agent: name, kind: 'latent', ms });
     this.emit({ type: 'agent-end', round, agent: name, ms, promptTokens: count, latentSteps: m, textTokens: 0 });

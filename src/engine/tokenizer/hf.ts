@@ -73,6 +73,7 @@ export class HfTokenizer implements TextTokenizer {
   }
 
   decode(ids: readonly number[], skipSpecialTokens = false): string {
+    if (ids.length === 0) return '';
     return this.tokenizer.decode([...ids], { skip_special_tokens: skipSpecialTokens, clean_up_tokenization_spaces: false });
   }
 
