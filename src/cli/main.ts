@@ -14,8 +14,12 @@ commands:
 
 type Command = (argv: string[], io: CliIo) => Promise<number>;
 
+// Loaded on demand so that `generate` does not pay for the runtime client, nor `solve` for ORT.
 const commands: Record<string, () => Promise<Command>> = {
   generate: async () => runGenerateCommand,
+  solve: async () => (await import('./solve')).runSolveCommand,
+  models: async () => (await import('./models')).runModelsCommand,
+  inspect: async () => (await import('./inspect')).runInspectCommand,
 };
 
 export async function main(argv: string[], io: CliIo = processIo): Promise<number> {

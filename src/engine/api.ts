@@ -18,6 +18,8 @@ export interface SolveRequest {
   topP: number;
   topK?: number;
   seed?: number;
+  /** Ask the final agent once more when its answer has no code block (default true). */
+  retryForCode?: boolean;
 }
 
 export interface LoadOptions {

@@ -295,12 +295,12 @@ class SolveRun {
     else if (style === 'sequential') answer = await this.sequential(rounds);
     else answer = await this.hubAndSpokes(rounds);
     let code = extractCode(answer, this.req.language);
-    if (code === null) {
+    if (code === null && this.req.retryForCode !== false) {
       this.emit({ type: 'retry', reason: 'The final answer had no fenced code block; asking once more for only the code.' });
       answer = await this.retryForCode(answer, rounds);
       code = extractCode(answer, this.req.language);
-      if (code === null) this.emit({ type: 'warning', message: 'No code block could be obtained from the final agent; the answer is shown as it is.' });
     }
+    if (code === null) this.emit({ type: 'warning', message: 'No code block could be obtained from the final agent; the answer is shown as it is.' });
     this.emit({ type: 'answer', text: answer, code, language: this.req.language });
     const metrics = {
       wallMs: performance.now() - this.started,

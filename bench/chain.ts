@@ -1,0 +1,104 @@
+// Chain benchmark: latent vs text vs single on one generated team with realistic shapes (Planner and
+// Solver Qwen2.5-0.5B-shaped, Critic Llama-3.2-1B-shaped; random weights), at R = 1, 2, 3 with the
+// same final answer budget. Random weights never stop on their own, so every text message runs its
+// full budget of 256 tokens (a typical plan length) and every final answer its full budget; the
+// code-retry is off so all modes decode the same final budget. Also: one latent step against one
+// plain decode step on the same model. Last line: one JSON object.
+//   npm run bench:chain            (PRECISION=int4 ANSWER_TOKENS=64 LATENT_STEPS=16 by default)
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import type { Mode } from '../src/engine/api';
+import { latentRollout } from '../src/engine/chain/rollout';
+import { readPreset } from '../src/engine/chain/presets';
+import { loadTeam } from '../src/engine/chain/team';
+import { generateFromEmbeds } from '../src/engine/generate';
+import { RecursiveLink } from '../src/engine/links/link';
+import { DecoderModel } from '../src/engine/model/decoder';
+import { ensureSyntheticModel } from '../src/engine/model/synthetic';
+
+const ROOT = join(import.meta.dirname, '..', '.cache', 'bench');
+const TEAM = join(import.meta.dirname, 'teams', 'bench-sequential.json');
+const PRECISION = (process.env.PRECISION ?? 'int4') as 'fp32' | 'int4';
+const ANSWER_TOKENS = Number(process.env.ANSWER_TOKENS ?? 64);
+const LATENT_STEPS = Number(process.env.LATENT_STEPS ?? 16);
+const THREADS = Number(process.env.THREADS ?? availableParallelism());
+const ROUNDS = (process.env.ROUNDS ?? '1,2,3').split(',').map(Number);
+const log = (s: string) => process.stderr.write(`${s}\n`);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+const options = { device: 'cpu' as const, threads: THREADS, precision: PRECISION, modelsDirectory: join(ROOT, 'models'), cacheDirectory: join(ROOT, 'graphs') };
+
+/** One latent step (single-position forward without logits + inner link) vs one decode step (forward with logits + sampling). */
+async function stepCosts(): Promise<{ latentMs: number; decodeMs: number }> {
+  const preset = await readPreset(TEAM);
+  const source = preset.models['qwen-0.5b-shape']!;
+  if (!('generated' in source)) throw new Error('bench team changed');
+  const folder = await ensureSyntheticModel(source.generated, join(ROOT, 'models', 'step-cost'));
+  const model = await DecoderModel.load(folder, options);
+  const d = model.config.hiddenSize;
+  const inner = await RecursiveLink.trainingFree(null, d, d, 1, 'cpu', THREADS);
+  const prompt = model.embedding.lookup(Array.from({ length: 200 }, (_, i) => (i * 31) % 1000));
+  const latent: number[] = [];
+  const decode: number[] = [];
+  for (let rep = 0; rep < 3; rep++) {
+    let t = performance.now();
+    let last = t;
+    await latentRollout(model, inner, prompt, 200, 33, {
+      onStep: (step) => {
+        const now = performance.now();
+        if (step > 1) latent.push(now - last);
+        last = now;
+      },
+    });
+    t = performance.now();
+    last = t;
+    let first = true;
+    await generateFromEmbeds(model, model.newState(), prompt, 200, {
+      temperature: 0,
+      maxNewTokens: 33,
+      stopTokens: [],
+      onToken: () => {
+        const now = performance.now();
+        if (!first) decode.push(now - last);
+        first = false;
+        last = now;
+      },
+    });
+  }
+  await inner.dispose();
+  await model.dispose();
+  return { latentMs: median(latent), decodeMs: median(decode) };
+}
+
+async function main(): Promise<void> {
+  log(`precision ${PRECISION}, threads ${THREADS}, latent steps ${LATENT_STEPS}, final answer ${ANSWER_TOKENS} tokens, text messages 256 tokens`);
+  const t0 = performance.now();
+  const team = await loadTeam(TEAM, { ...options, onEvent: (e) => e.type === 'team-loading' && log(`loading ${e.model} (${e.index + 1}/${e.count})...`) });
+  log(`team loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const rows: Record<string, Record<Mode, { seconds: number; textTokens: number; latentSteps: number }>> = {};
+  for (const rounds of ROUNDS) {
+    rows[rounds] = {} as (typeof rows)[string];
+    for (const mode of ['latent', 'text', 'single'] as Mode[]) {
+      const r = await team.solve(
+        { task: 'Write a function named add that returns the sum of two integers.', language: 'python', mode, rounds, latentSteps: LATENT_STEPS, maxNewTokens: ANSWER_TOKENS, temperature: 0, topP: 1, retryForCode: false },
+        () => {},
+      );
+      rows[rounds]![mode] = { seconds: r.metrics.wallMs / 1000, textTokens: r.metrics.textTokens, latentSteps: r.metrics.latentSteps };
+      console.log(`R=${rounds} ${mode.padEnd(6)} ${(r.metrics.wallMs / 1000).toFixed(1).padStart(7)} s  text tokens ${String(r.metrics.textTokens).padStart(5)}  latent steps ${r.metrics.latentSteps}`);
+    }
+  }
+  await team.dispose();
+  const steps = await stepCosts();
+  const speedup: Record<string, number> = {};
+  const reduction: Record<string, number> = {};
+  for (const [rounds, r] of Object.entries(rows)) {
+    speedup[rounds] = Number((r.text.seconds / r.latent.seconds).toFixed(2));
+    reduction[rounds] = Number((1 - r.latent.textTokens / r.text.textTokens).toFixed(3));
+    console.log(`R=${rounds}: latent is ${speedup[rounds]}x faster than text and generates ${(100 * reduction[rounds]!).toFixed(1)}% fewer text tokens (paper: 1.2x/1.9x/2.4x, 34.6%/65.5%/75.6% at R=1/2/3)`);
+  }
+  const ratio = steps.latentMs / steps.decodeMs;
+  console.log(`one latent step ${steps.latentMs.toFixed(1)} ms vs one decode step ${steps.decodeMs.toFixed(1)} ms: ${ratio.toFixed(2)}x`);
+  console.log(JSON.stringify({ precision: PRECISION, threads: THREADS, answer_tokens: ANSWER_TOKENS, text_message_tokens: 256, latent_steps: LATENT_STEPS, rows, speedup_vs_text: speedup, token_reduction_vs_text: reduction, latent_step_vs_decode_step: Number(ratio.toFixed(3)), latent_step_ms: steps.latentMs, decode_step_ms: steps.decodeMs }));
+}
+
+await main();
