@@ -1,0 +1,258 @@
+// Test tooling: writes safetensors files the way Hugging Face checkpoints store them (one file, or
+// shards plus model.safetensors.index.json), and reads them back for the GGUF writer. Written
+// independently of the engine's reader so that each checks the other.
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+
+export type StoredDType = 'F32' | 'F16' | 'BF16';
+
+/**
+ * One tensor to write. `data` is float32 values in row-major order; a function yielding chunks
+ * lets multi-GB checkpoints be written without holding a whole tensor set in memory.
+ */
+export interface SafetensorsTensor {
+  name: string;
+  dtype: StoredDType;
+  shape: number[];
+  data: Float32Array | (() => Iterable<Float32Array>);
+}
+
+const BYTES: Record<StoredDType, number> = { F32: 4, F16: 2, BF16: 2 };
+
+const scratchF32 = new Float32Array(1);
+const scratchU32 = new Uint32Array(scratchF32.buffer);
+
+/** float32 -> bfloat16 bits, round to nearest even (NaN stays a quiet NaN). */
+export function f32ToBf16Bits(value: number): number {
+  scratchF32[0] = value;
+  const x = scratchU32[0]!;
+  if ((x & 0x7f800000) === 0x7f800000 && (x & 0x7fffff) !== 0) return ((x >>> 16) | 0x40) & 0xffff;
+  return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+export function bf16BitsToF32(bits: number): number {
+  scratchU32[0] = bits << 16;
+  return scratchF32[0]!;
+}
+
+/** float32 -> IEEE binary16 bits, round to nearest even; overflow gives infinity. */
+export function f32ToF16Bits(value: number): number {
+  scratchF32[0] = value;
+  const x = scratchU32[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  const mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 112; // rebias 127 -> 15
+  if (e >= 31) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    const m = mant | 0x800000;
+    const shift = 14 - e;
+    let h = m >>> shift;
+    const rem = m & ((1 << shift) - 1);
+    const half = 1 << (shift - 1);
+    if (rem > half || (rem === half && h & 1)) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  // A carry out of the mantissa correctly bumps the exponent (up to infinity).
+  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
+  return sign | h;
+}
+
+export function f16BitsToF32(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >>> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * frac * 2 ** -24;
+  if (exp === 31) return frac ? NaN : sign * Infinity;
+  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
+}
+
+/** The float32 values that bf16 storage of `x` represents. */
+export function bf16Round(x: Float32Array): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) out[i] = bf16BitsToF32(f32ToBf16Bits(x[i]!));
+  return out;
+}
+
+/** The float32 values that f16 storage of `x` represents. */
+export function f16Round(x: Float32Array): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) out[i] = f16BitsToF32(f32ToF16Bits(x[i]!));
+  return out;
+}
+
+/** The values `dtype` storage keeps of `x` (F32: `x` itself). */
+export function roundTo(dtype: StoredDType, x: Float32Array): Float32Array {
+  return dtype === 'BF16' ? bf16Round(x) : dtype === 'F16' ? f16Round(x) : x;
+}
+
+export function encodeAs(dtype: StoredDType, x: Float32Array): Uint8Array {
+  if (dtype === 'F32') return new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
+  const out = new Uint16Array(x.length);
+  const conv = dtype === 'BF16' ? f32ToBf16Bits : f32ToF16Bits;
+  for (let i = 0; i < x.length; i++) out[i] = conv(x[i]!);
+  return new Uint8Array(out.buffer);
+}
+
+function elementCount(shape: number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+export function tensorByteLength(t: Pick<SafetensorsTensor, 'dtype' | 'shape'>): number {
+  return elementCount(t.shape) * BYTES[t.dtype];
+}
+
+function* chunksOf(t: SafetensorsTensor): Iterable<Float32Array> {
+  if (t.data instanceof Float32Array) yield t.data;
+  else yield* t.data();
+}
+
+/** Writes one safetensors file; returns the number of tensor data bytes written. */
+export function writeSafetensors(path: string, tensors: SafetensorsTensor[], metadata: Record<string, string> = { format: 'pt' }): number {
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  let offset = 0;
+  for (const t of tensors) {
+    if (t.name === '__metadata__' || t.name in header) throw new Error(`duplicate or reserved tensor name ${t.name}`);
+    const len = tensorByteLength(t);
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + len] };
+    offset += len;
+  }
+  let json = JSON.stringify(header);
+  // The format pads the header with spaces so the data starts 8-byte aligned.
+  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
+  const headerBytes = Buffer.from(json, 'utf8');
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(headerBytes.length));
+  const fd = openSync(path, 'w');
+  try {
+    writeSync(fd, prefix);
+    writeSync(fd, headerBytes);
+    for (const t of tensors) {
+      let written = 0;
+      for (const chunk of chunksOf(t)) {
+        const bytes = encodeAs(t.dtype, chunk);
+        writeSync(fd, bytes);
+        written += chunk.length;
+      }
+      if (written !== elementCount(t.shape)) {
+        throw new Error(`tensor ${t.name}: got ${written} values for shape [${t.shape.join(', ')}]`);
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return offset;
+}
+
+export function shardFileName(index: number, count: number): string {
+  const pad = (n: number) => String(n).padStart(5, '0');
+  return `model-${pad(index + 1)}-of-${pad(count)}.safetensors`;
+}
+
+/**
+ * Writes `tensors` as `shards` files of roughly equal size (tensor order kept) plus
+ * model.safetensors.index.json, as transformers' save_pretrained does for large checkpoints.
+ */
+export function writeShardedSafetensors(dir: string, tensors: SafetensorsTensor[], shards: number): string[] {
+  if (!Number.isInteger(shards) || shards < 1) throw new Error(`shards must be a positive integer, got ${shards}`);
+  if (shards > tensors.length) throw new Error(`cannot split ${tensors.length} tensors into ${shards} shards`);
+  mkdirSync(dir, { recursive: true });
+  const total = tensors.reduce((s, t) => s + tensorByteLength(t), 0);
+  const groups: SafetensorsTensor[][] = Array.from({ length: shards }, () => []);
+  let acc = 0;
+  let g = 0;
+  tensors.forEach((t, i) => {
+    // Advance at each size boundary, or when the tensors left are only enough for one per shard.
+    const mustAdvance = tensors.length - i <= shards - g - 1;
+    if (g < shards - 1 && groups[g]!.length > 0 && (mustAdvance || acc >= (total * (g + 1)) / shards)) g++;
+    groups[g]!.push(t);
+    acc += tensorByteLength(t);
+  });
+  const names: string[] = [];
+  const weightMap: Record<string, string> = {};
+  groups.forEach((group, i) => {
+    const name = shardFileName(i, shards);
+    writeSafetensors(join(dir, name), group);
+    for (const t of group) weightMap[t.name] = name;
+    names.push(name);
+  });
+  const index = { metadata: { total_size: total }, weight_map: weightMap };
+  writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify(index, null, 2) + '\n');
+  return names;
+}
+
+export interface StoredTensorInfo {
+  dtype: StoredDType;
+  shape: number[];
+  file: string;
+  /** Absolute byte offset of the tensor's data in `file`. */
+  start: number;
+  byteLength: number;
+}
+
+/** Parses one safetensors header (trusted test files: no hostile-input hardening beyond bounds). */
+export function readSafetensorsHeader(path: string): { tensors: Map<string, StoredTensorInfo>; metadata: Record<string, string> } {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const prefix = Buffer.alloc(8);
+    readSync(fd, prefix, 0, 8, 0);
+    const n = Number(prefix.readBigUInt64LE(0));
+    if (n + 8 > size) throw new Error(`${path}: header length ${n} exceeds the file size ${size}`);
+    const headerBytes = Buffer.alloc(n);
+    readSync(fd, headerBytes, 0, n, 8);
+    const header = JSON.parse(headerBytes.toString('utf8')) as Record<string, { dtype: StoredDType; shape: number[]; data_offsets: [number, number] }>;
+    const tensors = new Map<string, StoredTensorInfo>();
+    let metadata: Record<string, string> = {};
+    for (const [name, v] of Object.entries(header)) {
+      if (name === '__metadata__') {
+        metadata = v as unknown as Record<string, string>;
+        continue;
+      }
+      const [b, e] = v.data_offsets;
+      if (8 + n + e > size) throw new Error(`${path}: tensor ${name} runs past the end of the file`);
+      tensors.set(name, { dtype: v.dtype, shape: v.shape, file: path, start: 8 + n + b, byteLength: e - b });
+    }
+    return { tensors, metadata };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** All tensors of a model folder (single model.safetensors or an index with shards). */
+export function listModelTensors(dir: string): Map<string, StoredTensorInfo> {
+  const indexPath = join(dir, 'model.safetensors.index.json');
+  if (!existsSync(indexPath)) return readSafetensorsHeader(join(dir, 'model.safetensors')).tensors;
+  const index = JSON.parse(readFileSync(indexPath, 'utf8')) as { weight_map: Record<string, string> };
+  const out = new Map<string, StoredTensorInfo>();
+  for (const file of new Set(Object.values(index.weight_map))) {
+    for (const [k, v] of readSafetensorsHeader(join(dir, file)).tensors) out.set(k, v);
+  }
+  return out;
+}
+
+/** Reads one tensor as float32 (decoding bf16/f16). */
+export function readStoredTensor(info: StoredTensorInfo): Float32Array {
+  const fd = openSync(info.file, 'r');
+  try {
+    const bytes = new Uint8Array(info.byteLength);
+    let got = 0;
+    while (got < bytes.length) {
+      const n = readSync(fd, bytes, got, bytes.length - got, info.start + got);
+      if (n === 0) throw new Error(`${info.file}: unexpected end of file`);
+      got += n;
+    }
+    if (info.dtype === 'F32') return new Float32Array(bytes.buffer);
+    const halves = new Uint16Array(bytes.buffer);
+    const out = new Float32Array(halves.length);
+    const conv = info.dtype === 'BF16' ? bf16BitsToF32 : f16BitsToF32;
+    for (let i = 0; i < halves.length; i++) out[i] = conv(halves[i]!);
+    return out;
+  } finally {
+    closeSync(fd);
+  }
+}
