@@ -198,7 +198,7 @@ test('clear errors: unknown preset, unknown model, missing link, link of the wro
   const expertSource = distill.models['tiny-llama']!;
   assert.ok('generated' in expertSource);
   const expertFolder = await ensureSyntheticModel(expertSource.generated, join(modelsDirectory, 'wrong-link'));
-  const { writeSafetensors } = await import('../support/safetensors-writer');
+  const { writeSafetensors } = await import('../../src/engine/model/synthetic/safetensors-writer');
   const names = ['ln_source.weight', 'ln_source.bias', 'proj1.weight', 'proj1.bias', 'proj2.weight', 'proj2.bias', 'residual_proj.weight', 'residual_proj.bias', 'ln_target.weight', 'ln_target.bias'];
   const shapes = [[128], [128], [64, 128], [64], [32, 64], [32], [32, 128], [32], [32], [32]];
   writeSafetensors(join(expertFolder, 'outer.safetensors'), names.map((name, i) => ({ name, dtype: 'F32' as const, shape: shapes[i]!, data: new Float32Array(shapes[i]!.reduce((a, b) => a * b, 1)) })));

@@ -15,7 +15,7 @@ import {
   f32ToF16Bits,
   writeSafetensors,
   writeShardedSafetensors,
-} from '../support/safetensors-writer';
+} from '../../src/engine/model/synthetic/safetensors-writer';
 import { argmax, referenceRunner, writeTinyHfModel, type Family, type TinyModel, type TinyModelSpec } from '../support/tiny-hf';
 import { asStoredInGguf, dequantizeQ4_0, permuteRopeRows, quantizeQ4_0, writeGguf } from '../support/gguf';
 import { disposeLlama, llamaGreedy } from '../support/llamacpp';

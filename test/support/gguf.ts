@@ -2,7 +2,7 @@
 // llama.cpp's convert_hf_to_gguf.py does, so llama.cpp can serve as an independent oracle.
 // Written from the GGUF spec and ggml's block layouts; tensors are streamed one at a time.
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { f16BitsToF32, f16Round, f32ToF16Bits, listModelTensors, readStoredTensor } from './safetensors-writer';
+import { f16BitsToF32, f16Round, f32ToF16Bits, listModelTensors, readStoredTensor } from '../../src/engine/model/synthetic/safetensors-writer';
 import { headDimOf, type TinyModel } from './tiny-hf';
 
 export type GgufWeightType = 'F32' | 'F16' | 'Q4_0';

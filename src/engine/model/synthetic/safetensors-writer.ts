@@ -1,6 +1,6 @@
-// Test tooling: writes safetensors files the way Hugging Face checkpoints store them (one file, or
-// shards plus model.safetensors.index.json), and reads them back for the GGUF writer. Written
-// independently of the engine's reader so that each checks the other.
+// Writes safetensors files (single, or shards plus model.safetensors.index.json) for generated
+// checkpoints, and reads them back for the test tooling's GGUF writer. Written independently of
+// the engine's reader (../safetensors.ts) so that each checks the other.
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 

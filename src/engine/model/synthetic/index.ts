@@ -2,8 +2,8 @@
 // run offline and for tests. Written once per spec into the models folder, then reused.
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { SyntheticSpec } from '../chain/presets';
-import { writeTinyHfModel } from '../../../test/support/tiny-hf';
+import type { SyntheticSpec } from '../../chain/presets';
+import { writeTinyHfModel } from './hf-checkpoint';
 
 export async function ensureSyntheticModel(spec: SyntheticSpec, folder: string): Promise<string> {
   if (await stat(`${folder}/.complete`).then(() => true, () => false)) return folder;
