@@ -88,6 +88,8 @@ export class GraphBuilder {
   private constCache = new Map<string, string>();
   private external?: ExternalData;
   private opsets = new Map<string, number>();
+  /** Values renamed into graph outputs; later nodes that name the old value get the new one. */
+  private renamed = new Map<string, string>();
 
   /** @param externalDataPath where tensors of at least `externalThreshold` bytes are written. */
   constructor(
@@ -122,13 +124,24 @@ export class GraphBuilder {
 
   opN(op: string, inputs: string[], count: number, attrs: Record<string, AttrValue> = {}, domain = '', names?: string[]): string[] {
     const outputs = names ?? Array.from({ length: count }, () => this.fresh(op));
-    this.nodes.push({ op, inputs, outputs, attrs, domain, name: this.fresh(`n_${op}`) });
+    const resolved = inputs.map((i) => this.renamed.get(i) ?? i);
+    this.nodes.push({ op, inputs: resolved, outputs, attrs, domain, name: this.fresh(`n_${op}`) });
     return outputs;
   }
 
-  /** Renames a value to a graph output by inserting an Identity. */
+  /**
+   * Makes `value` a graph output called `name`: the node producing it is renamed (an Identity would
+   * copy the tensor on every run, which for a KV cache is megabytes a step).
+   */
   bindOutput(value: string, name: string, dataType: DataTypeId, dims: Dim[]): void {
-    this.op('Identity', [value], {}, { output: name });
+    const producer = this.nodes.find((n) => n.outputs.includes(value));
+    if (producer && !this.outputs.some((o) => o.name === value)) {
+      producer.outputs = producer.outputs.map((o) => (o === value ? name : o));
+      for (const n of this.nodes) n.inputs = n.inputs.map((i) => (i === value ? name : i));
+      this.renamed.set(value, name);
+    } else {
+      this.op('Identity', [value], {}, { output: name });
+    }
     this.output(name, dataType, dims);
   }
 
