@@ -159,3 +159,43 @@ test('ridge solve satisfies (G + lambda I) X = B', () => {
     }
   }
 });
+
+test('training-free inner fit solves the ridge normal equations over the real embedding tables', async () => {
+  const { writeTinyHfModel } = await import('../support/tiny-hf');
+  const { fitInnerTrainingFree, RIDGE_LAMBDA } = await import('../../src/engine/links/training-free');
+  const { tempDir } = await import('../support/paths');
+  const tiny = await writeTinyHfModel(tempDir() + '/m', { family: 'llama', hiddenSize: 16, intermediateSize: 32, numLayers: 1, numHeads: 2, numKvHeads: 1, vocabSize: 300, seed: 3, tieWordEmbeddings: false });
+  const cache = tempDir();
+  const fit = await fitInnerTrainingFree(tiny.dir, 'test-key', cache);
+  const win = tiny.tensors.get('model.embed_tokens.weight')!.data;
+  const wout = tiny.tensors.get('lm_head.weight')!.data;
+  const [V, d] = [300, 16];
+  assert.ok(fit.map);
+  // (Wout^T Wout + lambda I) M = Wout^T Win, checked in float64 here.
+  let worst = 0;
+  let scale = 0;
+  for (let i = 0; i < d; i++) {
+    for (let j = 0; j < d; j++) {
+      let lhs = RIDGE_LAMBDA * fit.map[i * d + j]!;
+      for (let p = 0; p < d; p++) {
+        let g = 0;
+        for (let v = 0; v < V; v++) g += wout[v * d + i]! * wout[v * d + p]!;
+        lhs += g * fit.map[p * d + j]!;
+      }
+      let rhs = 0;
+      for (let v = 0; v < V; v++) rhs += wout[v * d + i]! * win[v * d + j]!;
+      worst = Math.max(worst, Math.abs(lhs - rhs));
+      scale = Math.max(scale, Math.abs(rhs));
+    }
+  }
+  assert.ok(worst < 1e-3 * scale, `residual ${worst} vs scale ${scale}`);
+  let norms = 0;
+  for (let v = 0; v < V; v++) norms += Math.hypot(...win.subarray(v * d, (v + 1) * d));
+  assert.ok(Math.abs(fit.targetNorm - norms / V) < 1e-3 * fit.targetNorm);
+  // The second call is served from the disk cache, bit for bit.
+  const { readdirSync } = await import('node:fs');
+  assert.equal(readdirSync(cache + '/links').length, 1);
+  const again = await fitInnerTrainingFree(tiny.dir, 'test-key', cache);
+  assert.deepEqual(again.map, fit.map);
+  assert.equal(again.targetNorm, fit.targetNorm);
+});
