@@ -107,7 +107,9 @@ async function cached(key: string, cacheDirectory: string | undefined, compute: 
   const hit = await readFile(file, 'utf8').catch(() => undefined);
   if (hit) {
     const o = JSON.parse(hit) as { dIn: number; dOut: number; targetNorm: number; map: string | null };
-    return { ...o, map: o.map ? new Float32Array(Buffer.from(o.map, 'base64').buffer.slice(0)) : null };
+    // Small Buffers share a pooled ArrayBuffer: copy exactly this one's bytes.
+    const bytes = o.map ? Buffer.from(o.map, 'base64') : null;
+    return { ...o, map: bytes ? new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)) : null };
   }
   const fresh = await compute();
   await mkdir(dir, { recursive: true });
