@@ -9,6 +9,8 @@ export interface ProviderInfo {
   available: boolean;
   /** Why a provider cannot be used here (missing CUDA libraries, no WebGPU adapter...). */
   reason?: string;
+  /** About a provider that can be used but that `auto` passes over (a software WebGPU adapter). */
+  note?: string;
 }
 
 export interface InitializeParams {
@@ -25,6 +27,8 @@ export interface InitializeResult {
 }
 
 export interface LoadTeamParams {
+  /** Names this load in its `solve/event` team-loading notifications; the runtime picks one when absent. */
+  id?: string;
   team: string;
   device: DeviceChoice;
   threads?: number;
@@ -59,6 +63,18 @@ export interface SolveParams {
 export interface CancelParams {
   id: string;
 }
+export interface CancelResult {
+  /** False when no solve with that id was queued or running. */
+  cancelled: boolean;
+}
+
+export interface PingResult {
+  uptimeMs: number;
+  /** The loaded team, or null. */
+  team: string | null;
+  /** Ids of the solves queued or running in the runtime. */
+  solves: string[];
+}
 
 export interface SolveEventNotification {
   id: string;
@@ -82,5 +98,29 @@ export const Methods = {
   solveEvent: 'solve/event',
   log: 'log',
 } as const;
+
+/** JSON-RPC error codes the runtime answers with; `data` is an RpcErrorData. */
+export const RpcErrorCodes = {
+  parseError: -32700,
+  invalidRequest: -32600,
+  methodNotFound: -32601,
+  invalidParams: -32602,
+  internalError: -32603,
+  /** A user-fixable problem (the engine's UserError). */
+  userError: -32001,
+  /** Any other engine failure. */
+  engineError: -32002,
+  cancelled: -32800,
+} as const;
+
+export interface RpcErrorData {
+  kind: 'cancelled' | 'user' | 'engine' | 'invalid';
+  /** UserError code (kind 'user'). */
+  code?: string;
+  /** What the user can do about it (kind 'user'). */
+  action?: string;
+  /** The fields that failed validation (kind 'invalid'). */
+  issues?: string[];
+}
 
 export type { SolveResult };

@@ -1,0 +1,192 @@
+// `recursivemas models pull <preset|repo> | list | rm <repo>`: the local model folder, through the
+// same ModelStore the extension uses. A preset pull fetches every repository the team needs, with the
+// file globs and revisions its preset names.
+// Exit codes: 0 ok, 1 failed, 2 bad usage, 3 not downloaded (rm of an absent repo), 4 cancelled.
+import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
+import { UserError } from '../engine/api';
+import { listPresets, readPreset, reposOf } from '../engine/chain/presets';
+import { ModelStore, type ModelEntry, type PullProgress } from '../runtime/models/store';
+import type { CliIo } from './io';
+import { formatBytes, formatDuration, TransferView } from './progress';
+import { EXIT } from './solve';
+
+const USAGE = `usage: recursivemas models pull <preset | owner/name> [--revision R] [--files <glob,glob>]
+       recursivemas models list [--json]
+       recursivemas models rm <owner/name>
+  common: [--models-dir <path>] [--endpoint <url>]   (also $RECURSIVEMAS_MODELS, $HF_ENDPOINT, $HF_TOKEN)`;
+
+export interface ModelsCommandOptions {
+  /** Aborting it cancels a pull like Ctrl-C; without it, SIGINT is handled here. */
+  signal?: AbortSignal;
+}
+
+class UsageError extends Error {}
+
+interface PullItem {
+  repo: string;
+  files?: string[];
+  revision?: string;
+}
+
+async function defaultModelsDirectory(): Promise<string> {
+  // One definition of the default location: the engine's, which the runtime uses too.
+  return (await import('../engine/chain/team')).defaultModelsDirectory();
+}
+
+/** What `pull <target>` fetches: a preset's repositories, or one repository. */
+async function pullPlan(target: string, files: string[] | undefined, revision: string | undefined): Promise<{ items: PullItem[]; label: string }> {
+  if (target.includes('/')) return { items: [{ repo: target, files, revision }], label: target };
+  const preset = await readPreset(target);
+  const items = new Map<string, PullItem>();
+  for (const source of Object.values(preset.models)) {
+    if ('repo' in source) items.set(source.repo, { repo: source.repo, files: source.files, revision: source.revision });
+  }
+  // Link repositories (outer links, inner links kept apart from their model) are small: take them whole.
+  for (const repo of reposOf(preset)) if (!items.has(repo)) items.set(repo, { repo });
+  return { items: [...items.values()], label: `team ${preset.name}` };
+}
+
+function describeError(e: unknown): { code: number; message: string } {
+  if (e instanceof UsageError) return { code: EXIT.usage, message: `${e.message}\n${USAGE}` };
+  const err = e as Error & { code?: string; action?: string };
+  if (err?.name === 'DownloadError' && err.code === 'cancelled') return { code: EXIT.cancelled, message: 'cancelled' };
+  if (err?.name === 'AbortError' || err?.name === 'CancelledError') return { code: EXIT.cancelled, message: 'cancelled' };
+  if (err?.name === 'DownloadError' && err.code === 'bad-path') return { code: EXIT.usage, message: err.message };
+  if (e instanceof UserError) return { code: e.code === 'preset-invalid' || e.code === 'bad-input' ? EXIT.usage : EXIT.failed, message: `${e.message}${e.action ? `\n${e.action}` : ''}` };
+  return { code: EXIT.failed, message: err instanceof Error ? err.message : String(e) };
+}
+
+export async function runModelsCommand(argv: string[], io: CliIo, options: ModelsCommandOptions = {}): Promise<number> {
+  let values;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: argv,
+      options: {
+        'models-dir': { type: 'string' },
+        endpoint: { type: 'string' },
+        revision: { type: 'string' },
+        files: { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: true,
+    }));
+  } catch (e) {
+    io.stderr(`error: ${(e as Error).message}\n${USAGE}\n`);
+    return EXIT.usage;
+  }
+  const [action, ...rest] = positionals;
+  if (values.help) {
+    io.stdout(`${USAGE}\n`);
+    return EXIT.ok;
+  }
+  try {
+    const modelsDirectory = values['models-dir'] ? resolve(values['models-dir']) : await defaultModelsDirectory();
+    const store = new ModelStore({ modelsDirectory, ...(values.endpoint ? { endpoint: values.endpoint } : {}) });
+    switch (action) {
+      case 'pull': {
+        if (rest.length !== 1) throw new UsageError('models pull takes one preset name or owner/name repository.');
+        const files = values.files?.split(',').map((f) => f.trim()).filter(Boolean);
+        return await pull(store, rest[0]!, files, values.revision, io, options.signal);
+      }
+      case 'list':
+      case 'ls': {
+        if (rest.length) throw new UsageError('models list takes no arguments.');
+        return await list(store, io, values.json ?? false);
+      }
+      case 'rm':
+      case 'remove': {
+        if (rest.length !== 1) throw new UsageError('models rm takes one owner/name repository.');
+        if (!rest[0]!.includes('/')) throw new UsageError(`"${rest[0]}" is not an owner/name repository; see recursivemas models list.`);
+        const removed = await store.remove(rest[0]!);
+        if (!removed) {
+          io.stderr(`${rest[0]} is not in ${store.modelsDirectory}; nothing was removed.\n`);
+          return EXIT.modelsMissing;
+        }
+        io.stderr(`removed ${rest[0]} from ${store.modelsDirectory}\n`);
+        return EXIT.ok;
+      }
+      default:
+        throw new UsageError(action ? `unknown models action "${action}".` : 'models needs an action: pull, list or rm.');
+    }
+  } catch (e) {
+    const f = describeError(e);
+    io.stderr(f.code === EXIT.cancelled ? 'cancelled\n' : `error: ${f.message}\n`);
+    return f.code;
+  }
+}
+
+async function pull(store: ModelStore, target: string, files: string[] | undefined, revision: string | undefined, io: CliIo, signal?: AbortSignal): Promise<number> {
+  const { items, label } = await pullPlan(target, files, revision);
+  if (items.length === 0) {
+    io.stderr(`${label} uses generated weights and needs no download.\n`);
+    return EXIT.ok;
+  }
+  const controller = new AbortController();
+  const abort = () => controller.abort();
+  if (signal) signal.addEventListener('abort', abort, { once: true });
+  else process.on('SIGINT', abort);
+  try {
+    io.stderr(`pulling ${label} into ${store.modelsDirectory}: ${items.map((i) => i.repo).join(', ')}\n`);
+    for (const item of items) {
+      const view = new TransferView({ write: io.stderr, live: io.isTTY }, item.repo);
+      const started = performance.now();
+      let lastFile = '';
+      const result = await store.pull(item.repo, {
+        files: item.files,
+        revision: item.revision,
+        signal: controller.signal,
+        onProgress: (p: PullProgress) => {
+          if (!io.isTTY && p.file !== lastFile) {
+            lastFile = p.file;
+            view.line(`${item.repo}: file ${p.filesDone + 1}/${p.filesTotal} ${p.file} (${formatBytes(p.fileTotal)})`);
+          }
+          view.update({ ...p, file: `${p.file} (${p.filesDone + 1}/${p.filesTotal})` });
+        },
+      });
+      view.finish();
+      const reused = result.reusedFiles.length ? `, ${result.reusedFiles.length} already present` : '';
+      io.stderr(
+        `${item.repo}: ${result.files.length} files at ${result.commit.slice(0, 10)}, ${formatBytes(result.downloadedBytes)} downloaded in ${formatDuration(performance.now() - started)}${reused}\n`,
+      );
+    }
+    return EXIT.ok;
+  } finally {
+    if (signal) signal.removeEventListener('abort', abort);
+    else process.off('SIGINT', abort);
+  }
+}
+
+async function list(store: ModelStore, io: CliIo, json: boolean): Promise<number> {
+  const entries = await store.list();
+  const byRepo = new Map<string, ModelEntry>(entries.map((e) => [e.repo, e]));
+  const presets = (await listPresets()).map((p) => {
+    const missing = p.repos.filter((r) => !byRepo.get(r)?.complete);
+    return { name: p.name, demo: p.demo, repos: p.repos, ready: missing.length === 0, missing };
+  });
+  if (json) {
+    io.stdout(`${JSON.stringify({ modelsDirectory: store.modelsDirectory, models: entries, presets })}\n`);
+    return EXIT.ok;
+  }
+  io.stdout(`models in ${store.modelsDirectory}:\n`);
+  if (entries.length === 0) io.stdout('  (none)\n');
+  const width = Math.max(0, ...entries.map((e) => e.repo.length));
+  for (const e of entries) {
+    // Demo teams write their generated checkpoints under generated/; they are not downloads.
+    const state = e.repo.startsWith('generated/') && !e.commit
+      ? 'generated demo weights'
+      : e.complete
+        ? `complete${e.commit ? ` at ${e.commit.slice(0, 10)}` : ''}`
+        : 'partial (pull again to finish)';
+    io.stdout(`  ${e.repo.padEnd(width)}  ${formatBytes(e.sizeBytes).padStart(10)}  ${state}\n`);
+  }
+  io.stdout('team presets:\n');
+  for (const p of presets) {
+    const state = p.demo && p.repos.length === 0 ? 'demo, generated weights' : p.ready ? 'ready' : `needs ${p.missing.join(', ')} (recursivemas models pull ${p.name})`;
+    io.stdout(`  ${p.name}: ${state}\n`);
+  }
+  return EXIT.ok;
+}

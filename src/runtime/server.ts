@@ -1,0 +1,375 @@
+// The runtime's JSON-RPC handlers: initialize, team/load, solve (streaming `solve/event`),
+// solve/cancel, team/unload, ping, shutdown. One team is loaded at a time and one load or solve
+// runs at a time (later ones wait their turn); every request is validated before use, and a
+// malformed message is answered with an error and logged, never allowed to stop the process.
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Readable, Writable } from 'node:stream';
+import {
+  createMessageConnection,
+  ResponseError,
+  StreamMessageWriter,
+  type CancellationToken,
+  type Message,
+  type MessageConnection,
+} from 'vscode-jsonrpc/node';
+import type { LoadedTeam, LoadOptions, PresetSummary, SolveEvent, SolveRequest } from '../engine/api';
+import type {
+  CancelResult,
+  DeviceChoice,
+  InitializeResult,
+  LoadTeamResult,
+  LogNotification,
+  PingResult,
+  RpcErrorData,
+  SolveParams,
+  SolveResult,
+} from '../protocol/rpc';
+import { Methods, RpcErrorCodes } from '../protocol/rpc';
+import {
+  expectValid,
+  LIMITS,
+  ProtocolError,
+  validateCancelParams,
+  validateInitializeParams,
+  validateLoadTeamParams,
+  validateNoParams,
+  validateSolveParams,
+} from '../protocol/validate';
+import { FramedMessageReader, type MalformedInput } from './framing';
+import { ProviderChooser, resolveThreads } from './providers';
+
+/** The part of the engine the runtime drives (src/engine/chain/team.ts). */
+export interface Engine {
+  listPresets(): Promise<PresetSummary[]>;
+  loadTeam(name: string, options: LoadOptions): Promise<LoadedTeam>;
+}
+
+export interface RuntimeServerOptions {
+  /** Imported on first use, so the process answers `initialize` and `ping` before ONNX Runtime loads. */
+  engine: () => Promise<Engine>;
+  providers?: ProviderChooser;
+  /** Diagnostics for humans (the process's stderr). */
+  trace?: (line: string) => void;
+  /** Called once `shutdown` has been answered. */
+  onShutdown?: () => void;
+}
+
+interface CurrentTeam {
+  key: string;
+  team: LoadedTeam;
+  warnings: string[];
+}
+
+/** The package version, from the package.json above this file (source tree or dist/). */
+export function runtimeVersion(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const file = join(dir, 'package.json');
+    if (existsSync(file)) {
+      try {
+        const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+        if (pkg.name === 'recursivemas' && pkg.version) return pkg.version;
+      } catch {
+        // keep looking upwards
+      }
+    }
+    dir = dirname(dir);
+  }
+  return '0.0.0';
+}
+
+function isNamed(e: unknown, name: string): e is Error & Record<string, unknown> {
+  return e instanceof Error && e.name === name;
+}
+
+/** Maps what a handler threw to the JSON-RPC error the client sees. */
+export function toResponseError(e: unknown): ResponseError<RpcErrorData> {
+  if (e instanceof ResponseError) return e as ResponseError<RpcErrorData>;
+  if (e instanceof ProtocolError) return new ResponseError(RpcErrorCodes.invalidParams, e.message, { kind: 'invalid', issues: e.issues });
+  if (isNamed(e, 'CancelledError') || isNamed(e, 'AbortError')) return new ResponseError(RpcErrorCodes.cancelled, e.message || 'cancelled', { kind: 'cancelled' });
+  if (isNamed(e, 'UserError')) {
+    const data: RpcErrorData = { kind: 'user' };
+    if (typeof e.code === 'string') data.code = e.code;
+    if (typeof e.action === 'string') data.action = e.action;
+    return new ResponseError(RpcErrorCodes.userError, e.message, data);
+  }
+  return new ResponseError(RpcErrorCodes.engineError, e instanceof Error ? e.message : String(e), { kind: 'engine' });
+}
+
+export class RuntimeServer {
+  private readonly started = performance.now();
+  private readonly providers: ProviderChooser;
+  private readonly trace: (line: string) => void;
+  private engineModule?: Promise<Engine>;
+  private threads?: number;
+  private modelsDirectory?: string;
+  private current?: CurrentTeam;
+  /** Loads and solves run one after another: one team, one model step at a time. */
+  private tail: Promise<unknown> = Promise.resolve();
+  /** Every queued or running solve, by id, so solve/cancel reaches it in either state. */
+  private readonly solves = new Map<string, AbortController>();
+  private readonly loads = new Map<string, AbortController>();
+  private closing = false;
+  private shutdownAnswered = false;
+  private loadCounter = 0;
+
+  constructor(
+    private readonly connection: MessageConnection,
+    private readonly options: RuntimeServerOptions,
+  ) {
+    this.providers = options.providers ?? new ProviderChooser();
+    this.trace = options.trace ?? (() => {});
+    connection.onRequest((method, params, token) => this.dispatch(method, params, token));
+    connection.onNotification((method) => {
+      this.log('warn', `ignored an unknown notification "${method}"`);
+    });
+  }
+
+  /** Sends a `log` notification (and traces it); never throws, even with the client gone. */
+  log(level: LogNotification['level'], message: string): void {
+    this.trace(`[${level}] ${message}`);
+    if (this.closing) return;
+    this.connection.sendNotification(Methods.log, { level, message } satisfies LogNotification).catch(() => {});
+  }
+
+  /** Called by the writer after each response reached the channel: the `shutdown` answer lets the process go. */
+  responseWritten(message: { result?: unknown }): void {
+    if (this.shutdownAnswered && message.result === null) {
+      this.shutdownAnswered = false;
+      this.options.onShutdown?.();
+    }
+  }
+
+  /** Answers input the reader could not use: an error response when it expects one, and a log line. */
+  rejectMalformed(input: MalformedInput, write: (message: object) => void): void {
+    this.log('warn', `rejected a malformed message (${input.problem}): ${input.excerpt}`);
+    if (input.answerable && !this.closing) write({ jsonrpc: '2.0', id: input.id, error: { code: input.code, message: input.problem } });
+  }
+
+  private async dispatch(method: string, params: unknown, token: CancellationToken): Promise<unknown> {
+    try {
+      switch (method) {
+        case Methods.initialize:
+          return await this.initialize(params);
+        case Methods.loadTeam:
+          return await this.loadTeam(params);
+        case Methods.unloadTeam:
+          expectValid(validateNoParams(params), `${method} params`);
+          await this.serialize(() => this.unload());
+          return null;
+        case Methods.solve:
+          return await this.solve(params, token);
+        case Methods.cancel:
+          return this.cancel(params);
+        case Methods.ping:
+          expectValid(validateNoParams(params), `${method} params`);
+          return {
+            uptimeMs: Math.round(performance.now() - this.started),
+            team: this.current?.team.name ?? null,
+            solves: [...this.solves.keys()],
+          } satisfies PingResult;
+        case Methods.shutdown:
+          expectValid(validateNoParams(params), `${method} params`);
+          await this.close();
+          this.shutdownAnswered = true;
+          // The exit waits until this answer is written (see responseWritten); this is the fallback.
+          setTimeout(() => this.options.onShutdown?.(), 1000).unref();
+          return null;
+        default:
+          throw new ResponseError(RpcErrorCodes.methodNotFound, `unknown method "${method}"; this runtime answers ${Object.values(Methods).filter((m) => m !== Methods.solveEvent && m !== Methods.log).join(', ')}`);
+      }
+    } catch (e) {
+      const error = toResponseError(e);
+      if (error.code === RpcErrorCodes.invalidParams || error.code === RpcErrorCodes.methodNotFound) this.log('warn', `rejected ${method}: ${error.message}`);
+      else if (error.code === RpcErrorCodes.engineError) this.log('error', `${method} failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      throw error;
+    }
+  }
+
+  private engine(): Promise<Engine> {
+    this.engineModule ??= this.options.engine();
+    return this.engineModule;
+  }
+
+  private async initialize(raw: unknown): Promise<InitializeResult> {
+    const params = expectValid(validateInitializeParams(raw), 'initialize params');
+    if (params.threads !== undefined) this.threads = params.threads;
+    if (params.modelsDirectory !== undefined) this.modelsDirectory = params.modelsDirectory;
+    const [providers, ort] = await Promise.all([this.providers.providers(), import('onnxruntime-node')]);
+    this.trace(`initialized by ${params.clientName}; providers: ${providers.map((p) => `${p.name}=${p.available ? 'yes' : 'no'}`).join(' ')}`);
+    return {
+      runtimeVersion: runtimeVersion(),
+      ortVersion: ort.env.versions.node ?? ort.env.versions.common,
+      node: process.version,
+      providers,
+      limits: { maxRounds: LIMITS.maxRounds, maxLatentSteps: LIMITS.maxLatentSteps, maxNewTokens: LIMITS.maxNewTokens },
+    };
+  }
+
+  private serialize<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(work, work);
+    this.tail = run.catch(() => {});
+    return run;
+  }
+
+  private notify(id: string, event: SolveEvent): void {
+    if (this.closing) return;
+    this.connection.sendNotification(Methods.solveEvent, { id, event }).catch(() => {});
+  }
+
+  /** Loads the team unless the same team is loaded with the same device and threads. */
+  private async ensureTeam(
+    spec: { team: string; device: DeviceChoice; threads?: number },
+    eventId: string,
+    signal: AbortSignal,
+  ): Promise<{ current: CurrentTeam; loadedNow: boolean; ms: number }> {
+    const threads = resolveThreads(spec.threads ?? this.threads);
+    const key = JSON.stringify([spec.team, spec.device, threads.threads ?? 0]);
+    if (this.current?.key === key) return { current: this.current, loadedNow: false, ms: 0 };
+    await this.unload();
+    if (signal.aborted) throw cancelled('the team load was cancelled');
+    const decision = await this.providers.resolve(spec.device);
+    const engine = await this.engine();
+    const started = performance.now();
+    this.trace(`loading team ${spec.team} on ${decision.device}${threads.threads ? ` with ${threads.threads} threads` : ''}`);
+    const team = await engine.loadTeam(spec.team, {
+      device: decision.device,
+      threads: threads.threads,
+      modelsDirectory: this.modelsDirectory,
+      onEvent: (event) => this.notify(eventId, event),
+      signal,
+    });
+    const warnings = [...decision.warnings, ...(threads.warning ? [threads.warning] : []), ...team.warnings];
+    if (team.device !== decision.device) {
+      // The provider probed fine but failed to create a session: `auto` skips it from now on.
+      this.providers.markFailed(decision.device, team.warnings.find((w) => w.includes(decision.device)) ?? `it failed at session creation; ${team.device} was used`);
+    }
+    const ms = performance.now() - started;
+    this.current = { key, team, warnings };
+    this.trace(`team ${team.name} loaded on ${team.device} in ${ms.toFixed(0)} ms`);
+    for (const w of warnings) this.log('info', `load warning: ${w}`);
+    return { current: this.current, loadedNow: true, ms };
+  }
+
+  private async unload(): Promise<void> {
+    const current = this.current;
+    if (!current) return;
+    this.current = undefined;
+    this.trace(`unloading team ${current.team.name}`);
+    await current.team.dispose();
+  }
+
+  private async loadTeam(raw: unknown): Promise<LoadTeamResult> {
+    const params = expectValid(validateLoadTeamParams(raw), 'team/load params');
+    const id = params.id ?? `load-${++this.loadCounter}`;
+    if (this.loads.has(id) || this.solves.has(id)) throw new ProtocolError('team/load params', [`params.id: "${id}" is already in use by a queued or running load or solve`]);
+    const controller = new AbortController();
+    this.loads.set(id, controller);
+    try {
+      return await this.serialize(async () => {
+        if (controller.signal.aborted) throw cancelled('the team load was cancelled before it started');
+        const { current, ms } = await this.ensureTeam(params, id, controller.signal);
+        const t = current.team;
+        return { team: t.name, device: t.device, agents: t.agents, ms, warnings: current.warnings };
+      });
+    } finally {
+      this.loads.delete(id);
+    }
+  }
+
+  private async solve(raw: unknown, token: CancellationToken): Promise<SolveResult> {
+    const params: SolveParams = expectValid(validateSolveParams(raw), 'solve params');
+    if (this.solves.has(params.id) || this.loads.has(params.id)) throw new ProtocolError('solve params', [`params.id: "${params.id}" is already in use by a queued or running load or solve`]);
+    const controller = new AbortController();
+    this.solves.set(params.id, controller);
+    const stop = token.onCancellationRequested(() => controller.abort());
+    try {
+      return await this.serialize(async () => {
+        if (controller.signal.aborted) throw cancelled('the solve was cancelled before it started');
+        this.trace(`solve ${params.id} started (team ${params.team}, ${params.mode}, ${params.rounds} rounds, ${params.latentSteps} latent steps)`);
+        const { current, loadedNow } = await this.ensureTeam(params, params.id, controller.signal);
+        if (loadedNow) for (const message of current.warnings) this.notify(params.id, { type: 'warning', message });
+        const request: SolveRequest = {
+          task: params.task,
+          language: params.language,
+          context: params.context,
+          mode: params.mode,
+          rounds: params.rounds,
+          latentSteps: params.latentSteps,
+          maxNewTokens: params.maxNewTokens,
+          temperature: params.temperature,
+          topP: params.topP,
+          seed: params.seed,
+        };
+        const started = performance.now();
+        try {
+          const result = await current.team.solve(request, (event) => this.notify(params.id, event), controller.signal);
+          this.trace(`solve ${params.id} finished in ${(performance.now() - started).toFixed(0)} ms`);
+          return result;
+        } catch (e) {
+          // A signal that fired means the work stopped because of it, whatever the engine threw.
+          if (controller.signal.aborted && !isNamed(e, 'CancelledError')) throw cancelled(`the solve was cancelled (${(e as Error).message})`);
+          this.trace(`solve ${params.id} ${isNamed(e, 'CancelledError') ? 'cancelled' : `failed: ${(e as Error).message}`}`);
+          throw e;
+        }
+      });
+    } finally {
+      stop.dispose();
+      this.solves.delete(params.id);
+    }
+  }
+
+  private cancel(raw: unknown): CancelResult {
+    const { id } = expectValid(validateCancelParams(raw), 'solve/cancel params');
+    const controller = this.solves.get(id) ?? this.loads.get(id);
+    if (!controller) return { cancelled: false };
+    this.trace(`cancelling ${id}`);
+    controller.abort();
+    return { cancelled: true };
+  }
+
+  /** Stops all work and releases the team; the process may exit afterwards. */
+  async close(): Promise<void> {
+    for (const c of this.solves.values()) c.abort();
+    for (const c of this.loads.values()) c.abort();
+    await this.tail;
+    await this.unload().catch((e: Error) => this.trace(`releasing the team failed: ${e.message}`));
+    this.closing = true;
+  }
+}
+
+function cancelled(message: string): Error {
+  const e = new Error(message);
+  e.name = 'CancelledError';
+  return e;
+}
+
+export interface RuntimeChannel {
+  input: Readable;
+  output: Writable;
+}
+
+/** Wires a RuntimeServer to a framed JSON-RPC channel and starts listening. */
+export function serveRuntime(channel: RuntimeChannel, options: RuntimeServerOptions): { server: RuntimeServer; connection: MessageConnection } {
+  let server: RuntimeServer | undefined;
+  const writer = new (class extends StreamMessageWriter {
+    override async write(message: Message): Promise<void> {
+      await super.write(message);
+      if ('id' in message && !('method' in message)) server?.responseWritten(message as { result?: unknown });
+    }
+  })(channel.output, 'utf-8');
+  const reader = new FramedMessageReader(channel.input, {
+    onMalformed: (input) => server?.rejectMalformed(input, (message) => void writer.write(message as never).catch(() => {})),
+  });
+  const connection = createMessageConnection(reader, writer, {
+    error: (message) => options.trace?.(`[jsonrpc] ${message}`),
+    warn: (message) => options.trace?.(`[jsonrpc] ${message}`),
+    info: () => {},
+    log: () => {},
+  });
+  server = new RuntimeServer(connection, options);
+  connection.listen();
+  return { server, connection };
+}
