@@ -95,6 +95,8 @@ interface Parsed {
   json: boolean;
   verbose: boolean;
   modelsDirectory?: string;
+  /** Set for teams of generated weights: said up front so nobody mistakes their output for an answer. */
+  demoNotice?: string;
 }
 
 async function parse(argv: string[]): Promise<Parsed | 'help'> {
@@ -169,7 +171,15 @@ async function parse(argv: string[]): Promise<Parsed | 'help'> {
   if (seed !== undefined) params.seed = seed;
   const threads = whole(values.threads, 'threads', 0, LIMITS.maxThreads);
   if (threads !== undefined) params.threads = threads;
-  return { params, json: values.json ?? false, verbose: values.verbose ?? false, modelsDirectory: values['models-dir'] ? resolve(values['models-dir']) : undefined };
+  return {
+    params,
+    json: values.json ?? false,
+    verbose: values.verbose ?? false,
+    modelsDirectory: values['models-dir'] ? resolve(values['models-dir']) : undefined,
+    demoNotice: preset.demo
+      ? `note: ${preset.name} is a demo team of generated (random) weights: it runs the whole engine offline but writes no useful code. For real answers: recursivemas models pull sequential-light-code, then solve without --team.\n`
+      : undefined,
+  };
 }
 
 /** Maps an error to an exit code and the text to show. */
@@ -211,6 +221,7 @@ export async function runSolveCommand(argv: string[], io: CliIo, options: SolveC
     ...(parsed.modelsDirectory ? { modelsDirectory: parsed.modelsDirectory } : {}),
     ...options.supervisor,
   });
+  if (parsed.demoNotice) io.stderr(parsed.demoNotice);
   const progress = new SolveProgress({ write: io.stderr, live: io.isTTY && !json, color: io.isTTY && !process.env.NO_COLOR });
   supervisor.onLog((entry) => {
     if (verbose) io.stderr(`[runtime ${entry.source}] ${entry.message}\n`);
