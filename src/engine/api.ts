@@ -1,26 +1,16 @@
 // The engine's public surface for the runtime, the CLI, tests and benchmarks.
 import type { Device, Mode, SolveEvent, SolveResult, Style } from '../protocol/events';
+import type { DeviceChoice, SolveParams } from '../protocol/rpc';
 
-export type { Device, Mode, SolveEvent, SolveResult, Style };
-export type DeviceChoice = 'auto' | Device;
+export type { Device, DeviceChoice, Mode, SolveEvent, SolveResult, Style };
 export type Precision = 'fp32' | 'fp16' | 'int4';
 
-export interface SolveRequest {
-  task: string;
-  /** Language the code must be written in (VS Code language id or a plain name: "python", "typescript"). */
-  language: string;
-  context?: string;
-  mode: Mode;
-  rounds: number;
-  latentSteps: number;
-  maxNewTokens: number;
-  temperature: number;
-  topP: number;
+/** A solve as the engine takes it: the protocol's request without the runtime's routing fields. */
+export type SolveRequest = Omit<SolveParams, 'id' | 'team' | 'device' | 'threads'> & {
   topK?: number;
-  seed?: number;
   /** Ask the final agent once more when its answer has no code block (default true). */
   retryForCode?: boolean;
-}
+};
 
 export interface LoadOptions {
   device: DeviceChoice;

@@ -29,37 +29,31 @@ export function f16ToF32(src: Uint16Array, out = new Float32Array(src.length)): 
 const scratch = new Float32Array(1);
 const scratchBits = new Uint32Array(scratch.buffer);
 
-/** float32 -> IEEE half, round to nearest even. */
+/** float32 -> IEEE binary16 bits, round to nearest even; overflow gives infinity. */
 export function f32ToF16Bits(value: number): number {
   scratch[0] = value;
   const x = scratchBits[0]!;
   const sign = (x >>> 16) & 0x8000;
   const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
+  const mant = x & 0x7fffff;
   if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  let e = exp - 127 + 15;
+  const e = exp - 112; // rebias 127 -> 15
   if (e >= 31) return sign | 0x7c00;
   if (e <= 0) {
     if (e < -10) return sign;
-    mant |= 0x800000;
+    const m = mant | 0x800000;
     const shift = 14 - e;
+    let h = m >>> shift;
+    const rem = m & ((1 << shift) - 1);
     const half = 1 << (shift - 1);
-    let r = mant >> shift;
-    const rem = mant & ((1 << shift) - 1);
-    if (rem > half || (rem === half && r & 1)) r++;
-    return sign | r;
+    if (rem > half || (rem === half && h & 1)) h++;
+    return sign | h;
   }
-  let r = mant >> 13;
+  let h = (e << 10) | (mant >>> 13);
   const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && r & 1)) {
-    r++;
-    if (r === 0x400) {
-      r = 0;
-      e++;
-      if (e >= 31) return sign | 0x7c00;
-    }
-  }
-  return sign | (e << 10) | r;
+  // A carry out of the mantissa correctly bumps the exponent (up to infinity).
+  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
+  return sign | h;
 }
 
 export function f32ToF16(src: Float32Array): Uint16Array {

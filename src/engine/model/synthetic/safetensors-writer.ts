@@ -3,6 +3,9 @@
 // the engine's reader (../safetensors.ts) so that each checks the other.
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { f32ToF16Bits } from '../dtype';
+
+export { f32ToF16Bits };
 
 export type StoredDType = 'F32' | 'F16' | 'BF16';
 
@@ -33,33 +36,6 @@ export function f32ToBf16Bits(value: number): number {
 export function bf16BitsToF32(bits: number): number {
   scratchU32[0] = bits << 16;
   return scratchF32[0]!;
-}
-
-/** float32 -> IEEE binary16 bits, round to nearest even; overflow gives infinity. */
-export function f32ToF16Bits(value: number): number {
-  scratchF32[0] = value;
-  const x = scratchU32[0]!;
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  const mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const e = exp - 112; // rebias 127 -> 15
-  if (e >= 31) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    const m = mant | 0x800000;
-    const shift = 14 - e;
-    let h = m >>> shift;
-    const rem = m & ((1 << shift) - 1);
-    const half = 1 << (shift - 1);
-    if (rem > half || (rem === half && h & 1)) h++;
-    return sign | h;
-  }
-  let h = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  // A carry out of the mantissa correctly bumps the exponent (up to infinity).
-  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
-  return sign | h;
 }
 
 export function f16BitsToF32(h: number): number {
