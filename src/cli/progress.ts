@@ -2,6 +2,9 @@
 // redrawn in place (latent steps, tokens, bytes) under the lines that stay; elsewhere only the lines
 // that stay are written, so logs and pipes read cleanly.
 import type { SolveEvent, SolveResult } from '../protocol/events';
+import { formatBytes } from '../engine/model/memory';
+
+export { formatBytes };
 
 export interface ProgressOptions {
   write: (text: string) => void;
@@ -17,18 +20,6 @@ export function formatDuration(ms: number): string {
   if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
   const s = Math.round(ms / 1000);
   return `${Math.floor(s / 60)} min ${s % 60} s`;
-}
-
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
 }
 
 function bar(done: number, total: number, width = 20): string {

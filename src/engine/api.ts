@@ -22,6 +22,10 @@ export interface LoadOptions {
   cacheDirectory?: string;
   onEvent?: (event: SolveEvent) => void;
   signal?: AbortSignal;
+  /** Positions of KV cache to plan memory for (default 4096). */
+  contextTokens?: number;
+  /** Memory the team may use; default: what the OS reports available. */
+  availableMemoryBytes?: number;
 }
 
 /** Thrown when a solve is cancelled; callers tell it apart from failures by `name`. */

@@ -234,3 +234,11 @@ test('clear errors: unknown preset, unknown model, missing link, link of the wro
     await t.dispose();
   }
 });
+
+test('a team that will not fit in memory is refused before loading, with the numbers', async () => {
+  await assert.rejects(
+    loadTeam('demo-sequential', { device: 'cpu', modelsDirectory, cacheDirectory, availableMemoryBytes: 50 * 1024 * 1024 }),
+    (e: unknown) =>
+      e instanceof UserError && e.code === 'out-of-memory' && /needs about [\d.]+ MiB of memory but 50\.0 MiB is available/.test(e.message) && /tiny-llama [\d.]+ MiB/.test(e.message),
+  );
+});

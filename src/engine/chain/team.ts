@@ -2,6 +2,7 @@
 // and running a solve: R rounds of latent rollouts and hand-offs in the preset's collaboration style,
 // then the final agent's streamed decode (spec: shared/docs/recursivemas.md, sections 3-5).
 import { createHash } from 'node:crypto';
+import { freemem } from 'node:os';
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
@@ -22,6 +23,8 @@ import { RecursiveLink, type NamedTensor } from '../links/link';
 import { fitInnerTrainingFree, fitOuterTrainingFree } from '../links/training-free';
 import { defaultCacheDirectory } from '../model/build';
 import { DecoderModel } from '../model/decoder';
+import { readHfConfig } from '../model/hf';
+import { estimateMemory, formatBytes } from '../model/memory';
 import { SeededRandom } from '../model/sampling';
 import { ensureSyntheticModel } from '../model/synthetic';
 import { HfTokenizer, type ChatMessage } from '../tokenizer/hf';
@@ -145,10 +148,13 @@ export async function loadTeam(name: string, options: LoadOptions): Promise<Load
   const warnings: string[] = [];
   try {
     const keys = [...new Set(preset.agents.map((a) => a.model))];
+    const folders = new Map<string, string>();
+    for (const key of keys) folders.set(key, await resolveModelFolder(key, preset.models[key]!, modelsDirectory, preset));
+    await checkTeamFits(preset, folders, options);
     for (const [index, key] of keys.entries()) {
       if (options.signal?.aborted) throw new CancelledError();
       emit({ type: 'team-loading', team: preset.name, model: key, index, count: keys.length });
-      const folder = await resolveModelFolder(key, preset.models[key]!, modelsDirectory, preset);
+      const folder = folders.get(key)!;
       const model = await DecoderModel.load(folder, { device, threads: options.threads, precision: options.precision, cacheDirectory: options.cacheDirectory });
       warnings.push(...model.warnings);
       const tokenizer = await HfTokenizer.load(folder);
@@ -188,6 +194,40 @@ export async function loadTeam(name: string, options: LoadOptions): Promise<Load
     await Promise.all([...shared.values()].map((s) => s.model.dispose()));
     await Promise.all(links.map((l) => l.dispose()));
     throw e;
+  }
+}
+
+/** Refuses a team whose models, KV caches and links will not fit, with the numbers. */
+async function checkTeamFits(preset: TeamPreset, folders: Map<string, string>, options: LoadOptions): Promise<void> {
+  const context = options.contextTokens ?? 4096;
+  const precision = options.precision ?? 'fp32';
+  const widths = new Map<string, number>();
+  const parts: string[] = [];
+  let total = 0;
+  for (const [key, folder] of folders) {
+    const config = await readHfConfig(folder);
+    widths.set(key, config.hiddenSize);
+    // Agents take turns and drop their KV cache after their turn, so one cache per model.
+    const e = estimateMemory(config, precision, context);
+    const bytes = e.totalBytes;
+    total += bytes;
+    parts.push(`${key} ${formatBytes(bytes)} (${(e.parameters / 1e9).toFixed(2)}B parameters at ${precision}, KV cache for ${context} positions ${formatBytes(e.kvCacheBytes)})`);
+  }
+  let links = 0;
+  for (const a of preset.agents) links += 2 * widths.get(a.model)! ** 2 * 4;
+  for (const [from, to] of messagePairs(preset, 2)) {
+    const dIn = widths.get(preset.agents.find((a) => a.name === from)!.model)!;
+    const dOut = widths.get(preset.agents.find((a) => a.name === to)!.model)!;
+    links += (3 * dIn * dOut + 2 * dOut * dOut) * 4;
+  }
+  total += links;
+  const available = options.availableMemoryBytes ?? freemem();
+  if (total > available) {
+    throw new UserError(
+      `The team "${preset.name}" needs about ${formatBytes(total)} of memory but ${formatBytes(available)} is available: ${parts.join('; ')}; links ${formatBytes(links)}.`,
+      'out-of-memory',
+      'Close other programs, choose int4 precision or a smaller team, or lower the context.',
+    );
   }
 }
 

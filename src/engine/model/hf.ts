@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { UserError } from '../api';
 import type { Checkpoint, WeightSource } from './checkpoint';
 import { EMBED, LM_HEAD } from './checkpoint';
-import { ConfigReader } from './config';
+import { ConfigReader, type DecoderConfig } from './config';
 import { familyFor } from './families/index';
 import { openCheckpointShards, type SafetensorsFile } from './safetensors';
 import { openLlama2cCheckpoint } from './llama2c';
@@ -25,11 +25,17 @@ export async function readJsonFile(path: string, what: string): Promise<Record<s
   }
 }
 
-export async function openHfCheckpoint(folder: string): Promise<Checkpoint> {
+/** The decoder description of a Hugging Face folder, from config.json alone (no weights read). */
+export async function readHfConfig(folder: string): Promise<DecoderConfig> {
   const configPath = join(folder, 'config.json');
   const json = await readJsonFile(configPath, 'the model configuration');
   const family = familyFor(json.model_type, configPath);
-  const config = family.parseConfig(new ConfigReader(json, configPath), configPath);
+  return family.parseConfig(new ConfigReader(json, configPath), configPath);
+}
+
+export async function openHfCheckpoint(folder: string): Promise<Checkpoint> {
+  const configPath = join(folder, 'config.json');
+  const config = await readHfConfig(folder);
   const generation = await readJsonFile(join(folder, 'generation_config.json'), 'generation config').catch(() => undefined);
   if (generation) {
     const eos = new ConfigReader(generation, 'generation_config.json').ids('eos_token_id');
