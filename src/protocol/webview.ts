@@ -17,6 +17,8 @@ export interface SessionInfo {
   latentSteps: number;
   /** Workspace-relative name of the file the task came from, when there is one. */
   fileName?: string;
+  /** A line about the team the user should know (a demo team writes no useful code). */
+  teamNote?: string;
   /** Whether "Replace selection" makes sense (the task came from a selection). */
   hasSelection: boolean;
   /** The action the user configured as the default (highlighted) one. */
@@ -121,6 +123,7 @@ const sessionInfo = (v: unknown) =>
     rounds: round,
     latentSteps: (n) => isInt(n, 0, 100_000),
     'fileName?': (s) => isStr(s, 4096),
+    'teamNote?': (s) => isStr(s, 2000),
     hasSelection: (b) => typeof b === 'boolean',
     defaultAction: (a) => isOneOf(a, PANEL_ACTIONS),
     startedAt: isNum,

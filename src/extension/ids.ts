@@ -1,0 +1,23 @@
+// Identifiers shared by the manifest (package.json) and the code that registers them.
+export const EXTENSION_ID = 'recursivemas.recursivemas';
+export const PANEL_VIEW_TYPE = 'recursivemas.panel';
+export const PANEL_TITLE = 'RecursiveMAS';
+/** URI scheme of the read-only documents that hold proposed code for the diff view. */
+export const PROPOSAL_SCHEME = 'recursivemas-proposal';
+
+export const Commands = {
+  solve: 'recursivemas.solve',
+  cancel: 'recursivemas.cancel',
+  selectTeam: 'recursivemas.selectTeam',
+  downloadModels: 'recursivemas.downloadModels',
+  showLogs: 'recursivemas.showLogs',
+  showPanel: 'recursivemas.showPanel',
+  setToken: 'recursivemas.setHuggingFaceToken',
+  acceptProposal: 'recursivemas.acceptProposal',
+  discardProposal: 'recursivemas.discardProposal',
+} as const;
+
+/** Context keys the extension sets for `when` clauses. */
+export const ContextKeys = {
+  solving: 'recursivemas.solving',
+} as const;

@@ -1,0 +1,87 @@
+// The extension's part of package.json, as code: commands, menus, keybinding, settings (from
+// settings.ts), activation and workspace-trust capabilities. `npx tsx src/extension/manifest.ts
+// --write` sets exactly these keys in package.json and leaves every other key as it is;
+// test/unit/settings.test.ts fails when package.json and this file disagree.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Commands, ContextKeys, PANEL_VIEW_TYPE, PROPOSAL_SCHEME } from './ids';
+import { manifestProperties } from './settings';
+
+const category = 'RecursiveMAS';
+
+export function manifestKeys(): Record<string, unknown> {
+  const commands = [
+    { command: Commands.solve, title: 'Solve with RecursiveMAS', icon: '$(sparkle)' },
+    { command: Commands.cancel, title: 'Cancel', category, icon: '$(debug-stop)', enablement: ContextKeys.solving },
+    { command: Commands.selectTeam, title: 'Select Team', category },
+    { command: Commands.downloadModels, title: 'Download Models', category },
+    { command: Commands.showLogs, title: 'Show Logs', category },
+    { command: Commands.showPanel, title: 'Show Panel', category },
+    { command: Commands.setToken, title: 'Set Hugging Face Token', category },
+    { command: Commands.acceptProposal, title: 'Accept Proposed Code', category, icon: '$(check)' },
+    { command: Commands.discardProposal, title: 'Discard Proposed Code', category, icon: '$(discard)' },
+  ];
+  const inProposalDiff = `isInDiffEditor && resourceScheme == ${PROPOSAL_SCHEME}`;
+  return {
+    activationEvents: [
+      ...Object.values(Commands).map((c) => `onCommand:${c}`),
+      `onWebviewPanel:${PANEL_VIEW_TYPE}`,
+      // Activation is cheap (no runtime process starts); it puts the team and device in the status bar.
+      'onStartupFinished',
+    ],
+    extensionKind: ['workspace'],
+    capabilities: {
+      untrustedWorkspaces: {
+        supported: 'limited',
+        description:
+          'In an untrusted workspace RecursiveMAS does not solve tasks or download models: both load model files and run native inference code, and the workspace could point them at files you did not choose.',
+        restrictedConfigurations: ['recursivemas.modelsDirectory', 'recursivemas.huggingFace.endpoint', 'recursivemas.team'],
+      },
+    },
+    icon: 'media/icon.png',
+    categories: ['AI', 'Machine Learning', 'Programming Languages'],
+    keywords: ['llm', 'agents', 'multi-agent', 'code generation', 'local', 'onnx', 'latent'],
+    galleryBanner: { color: '#1b2433', theme: 'dark' },
+    contributes: {
+      commands,
+      menus: {
+        'editor/context': [{ command: Commands.solve, when: 'editorHasSelection && !isInDiffEditor', group: '1_modification@90' }],
+        'editor/title': [
+          { command: Commands.acceptProposal, when: inProposalDiff, group: 'navigation@1' },
+          { command: Commands.discardProposal, when: inProposalDiff, group: 'navigation@2' },
+        ],
+        commandPalette: [
+          { command: Commands.cancel, when: ContextKeys.solving },
+          { command: Commands.acceptProposal, when: inProposalDiff },
+          { command: Commands.discardProposal, when: inProposalDiff },
+        ],
+      },
+      keybindings: [
+        { command: Commands.solve, key: 'ctrl+alt+m', mac: 'cmd+alt+m', when: 'editorTextFocus' },
+        { command: Commands.cancel, key: 'ctrl+alt+escape', mac: 'cmd+alt+escape', when: ContextKeys.solving },
+      ],
+      configuration: {
+        title: 'RecursiveMAS',
+        properties: manifestProperties(),
+      },
+    },
+  };
+}
+
+/** The npm scripts this part of the project owns. */
+export const ownedScripts: Record<string, string> = {
+  package: 'node scripts/package-vsix.mjs',
+  'test:e2e': 'bash scripts/setup-e2e.sh && node scripts/test.mjs test/e2e/',
+};
+
+export function applyManifest(pkg: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...pkg, ...manifestKeys() };
+  out.scripts = { ...(pkg.scripts as Record<string, string> | undefined), ...ownedScripts };
+  return out;
+}
+
+if (process.argv[1]?.endsWith('manifest.ts') && process.argv.includes('--write')) {
+  const file = new URL('../../package.json', import.meta.url);
+  const pkg = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  writeFileSync(file, JSON.stringify(applyManifest(pkg), null, 2) + '\n');
+  console.log('package.json: contributes, activationEvents, extensionKind, capabilities, icon, categories, keywords, galleryBanner, scripts.package, scripts.test:e2e updated');
+}

@@ -1,0 +1,553 @@
+// The panel UI. Receives validated host messages, folds them into the view model (model.ts),
+// saves the model with setState so the panel survives hide/show and window reloads, and renders
+// it with DOM APIs only: generated code and agent text are always set as textContent.
+import { checkHostMessage, type Fix, type PanelAction, type WebviewMessage } from '../src/protocol/webview';
+import { button, progressRing, registerComponents, setButtonAppearance, setDisabled, tag } from './components';
+import { tokenize } from './highlight';
+import { finalCode, formatMs, reduce, restoreModel, streamingCode, type AgentRun, type RoundView, type ViewModel } from './model';
+
+interface VsCodeApi {
+  postMessage(message: unknown): void;
+  getState(): unknown;
+  setState(state: unknown): void;
+}
+declare function acquireVsCodeApi(): VsCodeApi;
+
+const api = acquireVsCodeApi();
+registerComponents();
+
+let model: ViewModel = restoreModel(api.getState());
+const post = (m: WebviewMessage) => api.postMessage(m);
+
+// ---------------------------------------------------------------------------------------------
+// Small DOM helpers
+
+type Child = Node | string | null | undefined | false;
+function h<K extends keyof HTMLElementTagNameMap>(tagName: K, attrs: Record<string, string> = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tagName);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'class') el.className = v;
+    else el.setAttribute(k, v);
+  }
+  for (const c of children) if (c !== null && c !== undefined && c !== false) el.append(c);
+  return el;
+}
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+function svg<K extends keyof SVGElementTagNameMap>(tagName: K, attrs: Record<string, string | number>): SVGElementTagNameMap[K] {
+  const el = document.createElementNS(SVG_NS, tagName);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  return el;
+}
+
+function show(el: HTMLElement, visible: boolean): void {
+  el.hidden = !visible;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Skeleton, built once
+
+const root = document.getElementById('root') ?? document.body.appendChild(h('div', { id: 'root' }));
+root.textContent = '';
+
+const liveRegion = h('div', { class: 'sr-only', role: 'status', 'aria-live': 'polite', 'aria-atomic': 'true', id: 'live' });
+const phaseBadge = h('span', { class: 'phase', id: 'phase' });
+const ringSlot = h('span', { class: 'ring-slot', 'aria-hidden': 'true' });
+const runtimeLine = h('span', { class: 'runtime', id: 'runtime' });
+const statusLine = h('p', { class: 'status-line', id: 'status-line' });
+const noticeLine = h('p', { class: 'notice', id: 'notice' });
+
+const actionButtons: Record<PanelAction, HTMLElement> = {
+  insertAtCursor: button('Insert at cursor', { name: 'insertAtCursor', title: 'Insert the code at the cursor of the editor the task came from (one undoable edit)', onClick: () => act('insertAtCursor') }),
+  replaceSelection: button('Replace selection', { name: 'replaceSelection', title: 'Replace the selection the task came from, if it is unchanged', onClick: () => act('replaceSelection') }),
+  showDiff: button('Show diff', { name: 'showDiff', title: 'Compare the proposed code with your file, then accept or discard it', onClick: () => act('showDiff') }),
+  copy: button('Copy', { name: 'copy', title: 'Copy the code to the clipboard', onClick: () => act('copy') }),
+  retry: button('Retry', { name: 'retry', title: 'Solve the same task again with the current settings', onClick: () => act('retry') }),
+  cancel: button('Cancel', { name: 'cancel', title: 'Stop the running solve (Escape)', onClick: () => act('cancel') }),
+};
+const toolbar = h('div', { class: 'actions', role: 'toolbar', 'aria-label': 'Solve actions', id: 'actions' }, ...Object.values(actionButtons));
+
+const header = h(
+  'header',
+  { class: 'topbar' },
+  h('div', { class: 'brand' }, h('h1', {}, 'RecursiveMAS'), ringSlot, phaseBadge, runtimeLine),
+  toolbar,
+  statusLine,
+  noticeLine,
+);
+
+const idleSection = h(
+  'section',
+  { class: 'idle', id: 'idle', 'aria-label': 'Getting started' },
+  h('h2', {}, 'No task yet'),
+  h('p', {}, 'Select code or a comment that describes what you need, then run “Solve with RecursiveMAS” from the Command Palette, the editor context menu, or Ctrl+Alt+M.'),
+  h('p', { class: 'muted' }, 'A team of local models thinks about the task together for a few rounds; the last agent writes the code. Nothing is written to your files until you choose Insert, Replace or accept a diff.'),
+);
+
+const taskMeta = h('div', { class: 'tags', id: 'task-meta' });
+const taskText = h('pre', { class: 'task-text', id: 'task-text', tabindex: '0', 'aria-label': 'Task text' });
+const taskToggle = button('Show all', { appearance: 'secondary', name: 'toggle-task', onClick: () => toggleTask() });
+const teamNote = h('p', { class: 'team-note', id: 'team-note' });
+const taskSection = h('section', { class: 'task card', id: 'task', 'aria-labelledby': 'task-h' }, h('h2', { id: 'task-h' }, 'Task'), taskMeta, teamNote, taskText, taskToggle);
+
+const errorSection = h('section', { class: 'error card', id: 'error', role: 'alert' });
+
+const roundsList = h('ol', { class: 'rounds', id: 'rounds' });
+const loadingLine = h('p', { class: 'loading muted', id: 'loading' });
+const timelineSection = h('section', { class: 'timeline card', id: 'timeline', 'aria-labelledby': 'timeline-h' }, h('h2', { id: 'timeline-h' }, 'Team rounds'), loadingLine, roundsList);
+
+const codeLang = tag('');
+const codeState = h('span', { class: 'code-state muted', id: 'code-state' });
+const codeEl = h('code', {});
+const codePre = h('pre', { class: 'code', id: 'code', tabindex: '0', 'aria-label': 'Generated code' }, codeEl);
+const codeNote = h('p', { class: 'muted code-note', id: 'code-note' });
+const codeSection = h('section', { class: 'result card', id: 'result', 'aria-labelledby': 'code-h' }, h('div', { class: 'section-head' }, h('h2', { id: 'code-h' }, 'Code'), codeLang, codeState), codeNote, codePre);
+
+const metricTiles = h('dl', { class: 'tiles', id: 'metric-tiles' });
+const chartSlot = h('div', { class: 'chart', id: 'chart' });
+const metricsSection = h('section', { class: 'metrics card', id: 'metrics', 'aria-labelledby': 'metrics-h' }, h('h2', { id: 'metrics-h' }, 'Metrics'), metricTiles, chartSlot);
+
+const warningsSection = h('section', { class: 'warnings card', id: 'warnings', 'aria-label': 'Warnings' });
+
+root.append(header, liveRegion, idleSection, errorSection, taskSection, timelineSection, codeSection, metricsSection, warningsSection);
+
+let taskExpanded = false;
+function toggleTask(): void {
+  taskExpanded = !taskExpanded;
+  taskToggle.textContent = taskExpanded ? 'Show less' : 'Show all';
+  taskText.classList.toggle('expanded', taskExpanded);
+}
+
+function act(action: PanelAction): void {
+  if (!model.session) return;
+  post({ type: 'action', action, id: model.session.id });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+
+const running = (m: ViewModel) => m.phase === 'loading' || m.phase === 'running' || m.phase === 'decoding';
+
+const PHASE_LABEL: Record<ViewModel['phase'], string> = {
+  idle: 'Idle',
+  loading: 'Loading team',
+  running: 'Thinking',
+  decoding: 'Writing code',
+  done: 'Done',
+  cancelled: 'Cancelled',
+  failed: 'Failed',
+};
+
+const ACTION_LABEL: Record<AgentRun['action'], string> = { latent: 'latent thoughts', text: 'text message', decode: 'writing the code' };
+
+const FIX_LABEL: Record<Fix, string> = {
+  'download-models': 'Download models',
+  'show-logs': 'Show logs',
+  'switch-device': 'Switch device',
+  'select-team': 'Select team',
+  retry: 'Retry',
+  'open-settings': 'Open settings',
+  'trust-workspace': 'Manage workspace trust',
+};
+
+function renderHeader(m: ViewModel): void {
+  phaseBadge.textContent = PHASE_LABEL[m.phase];
+  phaseBadge.dataset.phase = m.phase;
+  const wantRing = running(m);
+  if (wantRing && !ringSlot.firstChild) ringSlot.append(progressRing('Working'));
+  if (!wantRing) ringSlot.textContent = '';
+  const rt = m.runtime;
+  runtimeLine.textContent = `runtime: ${rt.state}${rt.device ? ` · ${rt.device}` : ''}`;
+  runtimeLine.dataset.state = rt.state;
+  runtimeLine.title = rt.detail ?? '';
+
+  const code = finalCode(m);
+  const hasCode = m.phase === 'done' && code.trim() !== '';
+  const s = m.session;
+  show(actionButtons.cancel, running(m));
+  show(actionButtons.insertAtCursor, hasCode);
+  show(actionButtons.replaceSelection, hasCode && !!s?.hasSelection);
+  show(actionButtons.showDiff, hasCode);
+  show(actionButtons.copy, hasCode);
+  show(actionButtons.retry, !!s && !running(m));
+  for (const [k, b] of Object.entries(actionButtons) as [PanelAction, HTMLElement][]) {
+    setButtonAppearance(b, k === s?.defaultAction || (k === 'retry' && !hasCode) ? 'primary' : 'secondary');
+  }
+  setDisabled(actionButtons.cancel, !running(m));
+  show(toolbar, !!s);
+
+  statusLine.textContent = statusText(m);
+  noticeLine.textContent = m.notice?.message ?? '';
+  noticeLine.dataset.level = m.notice?.level ?? 'info';
+  show(noticeLine, !!m.notice);
+  const last = m.announcements[m.announcements.length - 1] ?? '';
+  if (liveRegion.textContent !== last) liveRegion.textContent = last;
+}
+
+function currentRun(m: ViewModel): AgentRun | undefined {
+  for (let i = m.rounds.length - 1; i >= 0; i--) {
+    const r = m.rounds[i]!;
+    for (let j = r.runs.length - 1; j >= 0; j--) if (r.runs[j]!.status === 'running') return r.runs[j];
+  }
+  return undefined;
+}
+
+function statusText(m: ViewModel): string {
+  const rounds = m.solve?.rounds ?? m.session?.rounds ?? 0;
+  switch (m.phase) {
+    case 'idle':
+      return '';
+    case 'loading':
+      return m.loading ? `Loading model ${m.loading.index + 1} of ${m.loading.count}: ${m.loading.model}` : 'Starting the runtime and loading the team…';
+    case 'running':
+    case 'decoding': {
+      const r = m.rounds[m.rounds.length - 1];
+      const run = currentRun(m);
+      const where = r ? `Round ${r.round} of ${rounds}` : 'Starting';
+      if (!run) return `${where}`;
+      if (run.action === 'decode') return `${where} · ${run.agent} is writing the code (${m.output.length} characters so far)`;
+      if (run.action === 'latent') return `${where} · ${run.agent} (${run.role}) thinking in latent space · step ${run.step} of ${run.steps}`;
+      return `${where} · ${run.agent} (${run.role}) is writing a message`;
+    }
+    case 'done': {
+      const mt = m.metrics;
+      return mt ? `Done in ${formatMs(mt.wallMs)} · ${m.rounds.length} rounds · ${mt.latentSteps} latent steps · ${mt.textTokens} text tokens` : `Done · ${m.rounds.length} rounds`;
+    }
+    case 'cancelled':
+      return `Cancelled${m.session && m.endedAt ? ` after ${formatMs(m.endedAt - m.session.startedAt)}` : ''}. Retry runs the same task again.`;
+    case 'failed':
+      return 'The solve failed; see below for what to do.';
+  }
+}
+
+function renderTask(m: ViewModel): void {
+  const s = m.session;
+  show(idleSection, !s);
+  show(taskSection, !!s);
+  if (!s) return;
+  taskMeta.textContent = '';
+  const device = m.team?.device ?? s.device;
+  const items = [`team ${m.team?.name ?? s.team}`, `device ${device}`, `mode ${s.mode}`, `${s.rounds} rounds × ${s.latentSteps} latent steps`, s.language];
+  if (s.fileName) items.push(s.fileName);
+  for (const t of items) taskMeta.append(tag(t));
+  if (taskText.textContent !== s.task) taskText.textContent = s.task;
+  teamNote.textContent = s.teamNote ?? '';
+  show(teamNote, !!s.teamNote);
+  show(taskToggle, s.task.split('\n').length > 6 || s.task.length > 500);
+}
+
+function renderError(m: ViewModel): void {
+  const e = m.error;
+  show(errorSection, !!e);
+  errorSection.textContent = '';
+  if (!e) return;
+  errorSection.append(h('h2', {}, m.phase === 'cancelled' ? 'Cancelled' : 'Something went wrong'), h('p', { class: 'error-message' }, e.message));
+  if (e.action) errorSection.append(h('p', { class: 'error-action' }, e.action));
+  // Retry sits in the toolbar above already; the box offers the other ways out.
+  const fixes = e.fixes.filter((f) => f !== 'retry' || !m.session);
+  if (fixes.length) {
+    errorSection.append(
+      h('div', { class: 'fixes', role: 'group', 'aria-label': 'Ways to fix this' }, ...fixes.map((f, i) => button(FIX_LABEL[f], { appearance: i === 0 ? 'primary' : 'secondary', name: `fix-${f}`, onClick: () => post({ type: 'fix', fix: f }) }))),
+    );
+  }
+}
+
+const roundCache = new Map<number, { sig: string; el: HTMLLIElement }>();
+
+function renderTimeline(m: ViewModel, now: number): void {
+  show(timelineSection, !!m.session);
+  loadingLine.textContent = m.loading ? `Loading model ${m.loading.index + 1} of ${m.loading.count}: ${m.loading.model}` : m.team ? `Team ${m.team.name} on ${m.team.device}: ${m.team.agents.map((a) => `${a.name} (${a.role}, ${a.model})`).join(' → ')}. ${m.team.ms > 0 ? `Loaded in ${formatMs(m.team.ms)}.` : 'Already loaded.'}` : m.session && running(m) ? 'Starting…' : '';
+  show(loadingLine, loadingLine.textContent !== '');
+  const keep = new Set(m.rounds.map((r) => r.round));
+  for (const [k, v] of roundCache) {
+    if (!keep.has(k)) {
+      v.el.remove();
+      roundCache.delete(k);
+    }
+  }
+  const total = m.solve?.rounds ?? m.session?.rounds ?? m.rounds.length;
+  let prev: HTMLLIElement | null = null;
+  for (const r of m.rounds) {
+    const live = r.runs.some((x) => x.status === 'running') || r.status === 'running';
+    const sig = JSON.stringify(r) + (live ? Math.floor((now - r.startedAt) / 100) : '') + total + m.phase;
+    let entry = roundCache.get(r.round);
+    if (!entry || entry.sig !== sig) {
+      const el = renderRound(r, total, now, m);
+      if (entry) entry.el.replaceWith(el);
+      entry = { sig, el };
+      roundCache.set(r.round, entry);
+    }
+    if (prev ? prev.nextSibling !== entry.el : roundsList.firstChild !== entry.el) {
+      if (prev) prev.after(entry.el);
+      else roundsList.prepend(entry.el);
+    }
+    prev = entry.el;
+  }
+}
+
+function renderRound(r: RoundView, total: number, now: number, m: ViewModel): HTMLLIElement {
+  const ended = !running(m);
+  const done = r.status === 'done' || ended;
+  const time = r.ms !== undefined ? formatMs(r.ms) : done ? '' : formatMs(now - r.startedAt);
+  const li = h('li', { class: `round ${done ? 'done' : 'running'}`, 'data-round': String(r.round), 'aria-label': `Round ${r.round} of ${total}${done ? ', finished' : ', running'}` });
+  li.append(h('div', { class: 'round-head' }, h('span', { class: 'round-title' }, `Round ${r.round}`, h('span', { class: 'muted' }, ` of ${total}`)), h('span', { class: 'round-time muted' }, time)));
+  const list = h('ol', { class: 'runs' });
+  const handed = new Set<number>();
+  for (const run of r.runs) {
+    list.append(renderRun(run, now, ended));
+    r.handoffs.forEach((hf, i) => {
+      if (hf.from === run.agent && !handed.has(i) && (run.status === 'done' || ended)) {
+        handed.add(i);
+        list.append(renderHandoff(hf));
+      }
+    });
+  }
+  r.handoffs.forEach((hf, i) => {
+    if (!handed.has(i)) list.append(renderHandoff(hf));
+  });
+  li.append(list);
+  return li;
+}
+
+function renderRun(run: AgentRun, now: number, ended: boolean): HTMLLIElement {
+  const state = run.status === 'running' && ended ? 'stopped' : run.status;
+  const glyph = state === 'done' ? '✓' : state === 'stopped' ? '■' : '●';
+  const time = run.ms !== undefined ? formatMs(run.ms) : state === 'running' ? formatMs(now - run.startedAt) : '';
+  const li = h('li', { class: `run ${state} action-${run.action}`, 'data-agent': run.agent });
+  if (run.promptTokens !== undefined) li.title = `${run.agent}: ${run.promptTokens} prompt tokens${run.textTokens ? `, ${run.textTokens} tokens written` : ''}`;
+  const who = h('span', { class: 'who' }, h('span', { class: 'agent' }, run.agent));
+  if (run.role !== run.agent) who.append(h('span', { class: 'role muted' }, ` ${run.role}`));
+  let progress: HTMLElement;
+  if (run.action === 'latent') {
+    const steps = Math.max(run.steps, 1);
+    const pct = Math.min(100, Math.round((run.step / steps) * 100));
+    const bar = h('div', { class: 'bar', role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': String(run.steps), 'aria-valuenow': String(run.step), 'aria-label': `${run.agent} latent steps` });
+    const fill = h('div', { class: 'fill' });
+    fill.style.width = `${pct}%`;
+    bar.append(fill);
+    progress = h('span', { class: 'progress' }, bar, h('span', { class: 'steps muted' }, `${run.step}/${run.steps}`));
+  } else {
+    const n = run.textTokens;
+    progress = h('span', { class: 'progress muted' }, n !== undefined ? `${n} tokens` : state === 'running' ? 'writing…' : '');
+  }
+  li.append(
+    h(
+      'div',
+      { class: 'run-head' },
+      h('span', { class: 'glyph', 'aria-hidden': 'true' }, glyph),
+      who,
+      h('span', { class: 'kind' }, ACTION_LABEL[run.action]),
+      progress,
+      h('span', { class: 'run-time muted' }, time),
+    ),
+  );
+  if (run.text) li.append(h('pre', { class: 'agent-text' }, run.text));
+  return li;
+}
+
+function renderHandoff(hf: { from: string; to: string; vectors: number; meanNorm: number; maxNorm: number; text?: string }): HTMLLIElement {
+  const what = hf.text !== undefined ? `text message, ${hf.text.length} characters` : `${hf.vectors} latent vectors · mean ‖v‖ ${hf.meanNorm.toFixed(2)} · max ${hf.maxNorm.toFixed(2)}`;
+  return h('li', { class: 'handoff', 'data-from': hf.from, 'data-to': hf.to }, h('span', { class: 'arrow', 'aria-hidden': 'true' }, '↳'), h('span', {}, `${hf.from} → ${hf.to}`), h('span', { class: 'muted' }, ` · ${what}`));
+}
+
+let renderedCode = '';
+let renderedLang = '';
+function renderCode(m: ViewModel): void {
+  const decodeStarted = m.rounds.some((r) => r.runs.some((x) => x.action === 'decode'));
+  show(codeSection, !!m.session && (decodeStarted || m.answer !== null || m.phase === 'done'));
+  const lang = m.answer?.language ?? m.session?.language ?? '';
+  codeLang.textContent = lang;
+  const stream = streamingCode(m.output);
+  let code = m.answer ? finalCode(m) : stream.code;
+  let note = '';
+  if (m.answer && m.answer.code === null) note = 'The answer had no fenced code block; showing all of it.';
+  if (!m.answer && !stream.fenced && m.output) note = 'The solver is writing; code appears once it opens a code block.';
+  if (m.phase === 'done' && !code.trim()) {
+    code = '';
+    note = 'The team finished without writing code. Retry, or raise the rounds or token limit in the settings.';
+  }
+  codeNote.textContent = note;
+  show(codeNote, note !== '');
+  codeState.textContent = running(m) ? 'writing…' : code ? `${code.split('\n').length} lines` : '';
+  codePre.setAttribute('aria-label', `Generated ${lang} code`);
+  codePre.setAttribute('aria-busy', String(running(m)));
+  if (code === renderedCode && lang === renderedLang) return;
+  renderedCode = code;
+  renderedLang = lang;
+  const frag = document.createDocumentFragment();
+  for (const t of tokenize(code, lang)) {
+    if (t.kind === 'plain') frag.append(t.text);
+    else frag.append(h('span', { class: `tok-${t.kind}` }, t.text));
+  }
+  codeEl.replaceChildren(frag);
+}
+
+const AGENT_COLORS = ['var(--chart-1)', 'var(--chart-2)', 'var(--chart-3)', 'var(--chart-4)', 'var(--chart-5)', 'var(--chart-6)'];
+
+interface Stage {
+  round: number;
+  agent: string;
+  kind: string;
+  ms: number;
+}
+
+function stagesOf(m: ViewModel): Stage[] {
+  if (m.metrics) return m.metrics.stages;
+  const out: Stage[] = [];
+  for (const r of m.rounds) for (const run of r.runs) if (run.ms !== undefined) out.push({ round: r.round, agent: run.agent, kind: run.action, ms: run.ms });
+  return out;
+}
+
+let renderedChartSig = '';
+function renderMetrics(m: ViewModel): void {
+  const stages = stagesOf(m);
+  show(metricsSection, stages.length > 0 || m.metrics !== null);
+  const sig = JSON.stringify([m.metrics, stages, m.team?.ms]);
+  if (sig === renderedChartSig) return;
+  renderedChartSig = sig;
+  metricTiles.textContent = '';
+  const tile = (label: string, value: string) => metricTiles.append(h('div', { class: 'tile' }, h('dt', {}, label), h('dd', {}, value)));
+  if (m.metrics) {
+    tile('Time', formatMs(m.metrics.wallMs));
+    tile('Latent steps', String(m.metrics.latentSteps));
+    tile('Text tokens', String(m.metrics.textTokens));
+    tile('Prompt tokens', String(m.metrics.promptTokens));
+    tile('Device', m.metrics.device);
+  } else {
+    tile('Time so far', formatMs(stages.reduce((a, s) => a + s.ms, 0)));
+    tile('Latent steps', String(m.rounds.reduce((a, r) => a + r.runs.reduce((b, x) => b + (x.action === 'latent' ? x.step : 0), 0), 0)));
+  }
+  if (m.team) tile('Team load', formatMs(m.team.ms));
+  chartSlot.replaceChildren(stages.length ? chart(stages) : '');
+}
+
+/** Stacked horizontal bars: one row per round, one segment per agent stage, widths ∝ time. */
+function chart(stages: Stage[]): Node {
+  const rounds = [...new Set(stages.map((s) => s.round))].sort((a, b) => a - b);
+  const agents = [...new Set(stages.map((s) => s.agent))];
+  const totals = rounds.map((r) => stages.filter((s) => s.round === r).reduce((a, s) => a + s.ms, 0));
+  const max = Math.max(...totals, 1);
+  const rowH = 22;
+  const labelW = 70;
+  const valueW = 64;
+  const width = 480;
+  const barW = width - labelW - valueW;
+  const height = rounds.length * rowH + 4;
+  const root = svg('svg', { viewBox: `0 0 ${width} ${height}`, width: '100%', role: 'img', 'aria-label': `Time per agent and round: ${rounds.map((r, i) => `round ${r} ${formatMs(totals[i]!)}`).join(', ')}`, class: 'chart-svg' });
+  rounds.forEach((r, i) => {
+    const y = i * rowH + 2;
+    const label = svg('text', { x: 0, y: y + rowH / 2 + 4, class: 'chart-label' });
+    label.textContent = `Round ${r}`;
+    root.append(label);
+    let x = labelW;
+    for (const s of stages.filter((st) => st.round === r)) {
+      const w = Math.max(1, (s.ms / max) * barW);
+      const rect = svg('rect', { x, y: y + 3, width: w, height: rowH - 6, rx: 2, fill: AGENT_COLORS[agents.indexOf(s.agent) % AGENT_COLORS.length]!, class: `seg kind-${s.kind}` });
+      const title = svg('title', {});
+      title.textContent = `Round ${r} · ${s.agent} (${s.kind}): ${formatMs(s.ms)}`;
+      rect.append(title);
+      root.append(rect);
+      x += w;
+    }
+    const value = svg('text', { x: x + 6, y: y + rowH / 2 + 4, class: 'chart-value' });
+    value.textContent = formatMs(totals[i]!);
+    root.append(value);
+  });
+  const legend = h('ul', { class: 'legend', 'aria-hidden': 'true' });
+  agents.forEach((a, i) => {
+    const sw = h('span', { class: 'swatch' });
+    sw.style.background = AGENT_COLORS[i % AGENT_COLORS.length]!;
+    legend.append(h('li', {}, sw, a));
+  });
+  const frag = document.createDocumentFragment();
+  frag.append(root, legend);
+  return frag;
+}
+
+function renderWarnings(m: ViewModel): void {
+  const items = [...m.warnings, ...m.retries.map((r) => `The solver was asked again: ${r}`)];
+  show(warningsSection, items.length > 0);
+  warningsSection.textContent = '';
+  if (!items.length) return;
+  warningsSection.append(h('h2', {}, 'Notes'), h('ul', {}, ...items.map((w) => h('li', {}, w))));
+}
+
+/** Once the code is ready it is what the user came for: it moves above the rounds. */
+function arrangeSections(m: ViewModel): void {
+  const wanted = m.phase === 'done' ? [codeSection, metricsSection, timelineSection] : [timelineSection, codeSection, metricsSection];
+  let prev: Element = taskSection;
+  for (const el of wanted) {
+    if (prev.nextElementSibling !== el) prev.after(el);
+    prev = el;
+  }
+}
+
+function render(): void {
+  const now = Date.now();
+  arrangeSections(model);
+  renderHeader(model);
+  renderTask(model);
+  renderError(model);
+  renderTimeline(model, now);
+  renderCode(model);
+  renderMetrics(model);
+  renderWarnings(model);
+  document.body.dataset.phase = model.phase;
+  document.body.dataset.solve = model.session?.id ?? '';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scheduling: render once per frame, save state at most twice a second, tick live timers.
+
+let frame = 0;
+function scheduleRender(): void {
+  if (frame) return;
+  frame = requestAnimationFrame(() => {
+    frame = 0;
+    render();
+  });
+}
+
+let saveTimer: ReturnType<typeof setTimeout> | undefined;
+function scheduleSave(immediate = false): void {
+  if (immediate) {
+    clearTimeout(saveTimer);
+    saveTimer = undefined;
+    api.setState(model);
+    return;
+  }
+  saveTimer ??= setTimeout(() => {
+    saveTimer = undefined;
+    api.setState(model);
+  }, 500);
+}
+
+setInterval(() => {
+  if (running(model)) scheduleRender();
+}, 250);
+
+window.addEventListener('message', (e: MessageEvent) => {
+  const checked = checkHostMessage(e.data);
+  if (!checked.ok) {
+    post({ type: 'error', message: `panel ignored a message: ${checked.error}` });
+    return;
+  }
+  const next = reduce(model, checked.value, Date.now());
+  if (next === model) return;
+  model = next;
+  scheduleRender();
+  scheduleSave(checked.value.type === 'end' || checked.value.type === 'session');
+});
+
+window.addEventListener('keydown', (e) => {
+  if (e.key === 'Escape' && running(model)) {
+    e.preventDefault();
+    act('cancel');
+  }
+});
+
+window.addEventListener('error', (e) => post({ type: 'error', message: `panel script error: ${e.message}` }));
+
+render();
+post({ type: 'ready', solveId: model.session?.id ?? null, lastSeq: model.lastSeq });
+
