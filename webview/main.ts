@@ -220,11 +220,15 @@ function statusText(m: ViewModel): string {
   }
 }
 
+let renderedTaskSig = '';
 function renderTask(m: ViewModel): void {
   const s = m.session;
   show(idleSection, !s);
   show(taskSection, !!s);
   if (!s) return;
+  const sig = JSON.stringify([s, m.team?.name, m.team?.device]);
+  if (sig === renderedTaskSig) return;
+  renderedTaskSig = sig;
   taskMeta.textContent = '';
   const device = m.team?.device ?? s.device;
   const items = [`team ${m.team?.name ?? s.team}`, `device ${device}`, `mode ${s.mode}`, `${s.rounds} rounds × ${s.latentSteps} latent steps`, s.language];
@@ -236,9 +240,14 @@ function renderTask(m: ViewModel): void {
   show(taskToggle, s.task.split('\n').length > 6 || s.task.length > 500);
 }
 
+let renderedErrorSig = '';
 function renderError(m: ViewModel): void {
   const e = m.error;
   show(errorSection, !!e);
+  // Rebuilt only when the error changes, so keyboard focus on a fix button survives other updates.
+  const sig = JSON.stringify([e, m.phase, !!m.session]);
+  if (sig === renderedErrorSig) return;
+  renderedErrorSig = sig;
   errorSection.textContent = '';
   if (!e) return;
   errorSection.append(h('h2', {}, m.phase === 'cancelled' ? 'Cancelled' : 'Something went wrong'), h('p', { class: 'error-message' }, e.message));
@@ -464,9 +473,13 @@ function chart(stages: Stage[]): Node {
   return frag;
 }
 
+let renderedWarningsSig = '';
 function renderWarnings(m: ViewModel): void {
   const items = [...m.warnings, ...m.retries.map((r) => `The solver was asked again: ${r}`)];
   show(warningsSection, items.length > 0);
+  const sig = JSON.stringify(items);
+  if (sig === renderedWarningsSig) return;
+  renderedWarningsSig = sig;
   warningsSection.textContent = '';
   if (!items.length) return;
   warningsSection.append(h('h2', {}, 'Notes'), h('ul', {}, ...items.map((w) => h('li', {}, w))));

@@ -27,8 +27,9 @@ function indentStyle(editor: vscode.TextEditor): IndentStyle {
   return { insertSpaces: editor.options.insertSpaces !== false, tabSize };
 }
 
-function lineCount(text: string): number {
-  return text.split(/\r\n|\r|\n/).length;
+function lines(text: string): string {
+  const n = text.split(/\r\n|\r|\n/).length;
+  return n === 1 ? '1 line' : `${n} lines`;
 }
 
 /** The editor showing the target document, opening it if needed. */
@@ -66,7 +67,7 @@ export function insertionAt(editor: vscode.TextEditor, code: string): { range: v
 export async function insertAtCursor(editor: vscode.TextEditor, code: string): Promise<EditOutcome> {
   const { range, text } = insertionAt(editor, code);
   const ok = await applyOne(editor.document, range, text, 'RecursiveMAS: insert code');
-  return ok ? { done: true, message: `Inserted ${lineCount(code)} lines into ${vscode.workspace.asRelativePath(editor.document.uri)}.` } : { done: false, message: 'VS Code refused the edit (is the file read-only?).' };
+  return ok ? { done: true, message: `Inserted ${lines(code)} into ${vscode.workspace.asRelativePath(editor.document.uri)}.` } : { done: false, message: 'VS Code refused the edit (is the file read-only?).' };
 }
 
 export type ReplacementPlan = { kind: 'ok'; range: vscode.Range; text: string; moved: boolean } | { kind: 'changed'; reason: string };

@@ -113,7 +113,15 @@ export const SETTING_SPECS = {
   },
   'huggingFace.endpoint': {
     field: 'huggingFaceEndpoint',
-    spec: { kind: 'string', default: 'https://huggingface.co', pattern: '^https://', scope: 'machine', order: 13, description: 'Hugging Face endpoint (or a mirror) models are downloaded from. Must be HTTPS.' },
+    spec: {
+      kind: 'string',
+      default: 'https://huggingface.co',
+      // The same rule as the downloader: HTTPS, or plain HTTP only to this machine (a local mirror).
+      pattern: '^(https://|http://(localhost|127\\.0\\.0\\.1|\\[::1\\])(:[0-9]+)?(/|$))',
+      scope: 'machine',
+      order: 13,
+      description: 'Hugging Face endpoint (or a mirror) models are downloaded from. HTTPS, or plain HTTP to a mirror on this machine only.',
+    },
   },
 } as const satisfies Record<string, { field: keyof Settings; spec: Spec }>;
 
@@ -138,7 +146,7 @@ export function manifestProperties(): Record<string, Record<string, unknown>> {
         break;
       case 'string':
         Object.assign(p, { type: 'string', default: spec.default });
-        if (spec.pattern) Object.assign(p, { pattern: spec.pattern, patternErrorMessage: 'Use an https:// address.' });
+        if (spec.pattern) Object.assign(p, { pattern: spec.pattern, patternErrorMessage: 'Use an https:// address (http:// only for localhost).' });
         if (spec.scope) p.scope = spec.scope;
         break;
       case 'enum':

@@ -56,6 +56,9 @@ describe('reading settings', () => {
 
   test('valid choices are kept as they are', () => {
     const s = readSettings(from({ mode: 'text', device: 'cuda', insertAction: 'showDiff', team: ' demo-sequential ', 'huggingFace.endpoint': 'https://hf-mirror.example' }));
+    assert.equal(readSettings(from({ 'huggingFace.endpoint': 'http://127.0.0.1:8080' })).huggingFaceEndpoint, 'http://127.0.0.1:8080');
+    assert.equal(readSettings(from({ 'huggingFace.endpoint': 'http://localhost/hf' })).huggingFaceEndpoint, 'http://localhost/hf');
+    assert.equal(readSettings(from({ 'huggingFace.endpoint': 'http://localhost.evil.example' })).huggingFaceEndpoint, 'https://huggingface.co');
     assert.equal(s.mode, 'text');
     assert.equal(s.device, 'cuda');
     assert.equal(s.insertAction, 'showDiff');

@@ -45,6 +45,8 @@ export interface WorkbenchOptions {
   settings?: Record<string, unknown>;
   /** Install this VSIX instead of linking the repository as an unpacked extension. */
   vsix?: string;
+  /** Machine-scoped settings (code-server reads those from its Machine settings file). */
+  machineSettings?: Record<string, unknown>;
   width?: number;
   height?: number;
 }
@@ -124,6 +126,10 @@ export async function openWorkbench(opts: WorkbenchOptions): Promise<Workbench> 
   let workspaceSettings: Record<string, unknown> = {};
   writeFileSync(workspaceSettingsFile, '{}\n');
   const writeSettings = (values: Record<string, unknown>) => writeFileSync(settingsFile, JSON.stringify(values, null, 2));
+  if (opts.machineSettings) {
+    mkdirSync(join(data, 'Machine'), { recursive: true });
+    writeFileSync(join(data, 'Machine', 'settings.json'), JSON.stringify(opts.machineSettings, null, 2));
+  }
   writeSettings(
       {
         'telemetry.telemetryLevel': 'off',
@@ -227,16 +233,17 @@ export async function openWorkbench(opts: WorkbenchOptions): Promise<Workbench> 
     const setSettings = async (values: Record<string, unknown>) => {
       workspaceSettings = { ...workspaceSettings, ...values };
       writeFileSync(workspaceSettingsFile, JSON.stringify(workspaceSettings, null, 2));
-      // The status bar's accessible label names the rounds and steps in force: wait for them.
+      // The status bar's accessible label names the team, rounds and steps in force: wait for them.
       const rounds = workspaceSettings['recursivemas.rounds'];
       const steps = workspaceSettings['recursivemas.latentSteps'];
-      if (rounds === undefined && steps === undefined) return;
-      const want = `${rounds ?? '\\d+'} rounds of ${steps ?? '\\d+'} latent steps`;
+      const team = values['recursivemas.team'];
+      if (rounds === undefined && steps === undefined && team === undefined) return;
+      const wants = [new RegExp(`${rounds ?? '\\d+'} rounds of ${steps ?? '\\d+'} latent steps`), ...(typeof team === 'string' ? [new RegExp(`RecursiveMAS: ${team} `)] : [])];
       const item = page.locator('#workbench\\.parts\\.statusbar .statusbar-item', { hasText: 'RecursiveMAS' }).first();
       const until = Date.now() + 15_000;
       while (Date.now() < until) {
         const label = (await item.locator('[aria-label]').first().getAttribute('aria-label').catch(() => null)) ?? (await item.getAttribute('aria-label').catch(() => null)) ?? '';
-        if (new RegExp(want).test(label)) return;
+        if (wants.every((w) => w.test(label))) return;
         await new Promise((r) => setTimeout(r, 100));
       }
       throw new Error(`VS Code did not pick up the settings ${JSON.stringify(values)} within 15 s`);
