@@ -220,6 +220,12 @@ function statusText(m: ViewModel): string {
   }
 }
 
+/** "1 line" or "N lines" (the webview cannot import the extension's helper: layers). */
+function lineCount(text: string): string {
+  const n = text.split('\n').length;
+  return n === 1 ? '1 line' : `${n} lines`;
+}
+
 let renderedTaskSig = '';
 function renderTask(m: ViewModel): void {
   const s = m.session;
@@ -377,7 +383,7 @@ function renderCode(m: ViewModel): void {
   }
   codeNote.textContent = note;
   show(codeNote, note !== '');
-  codeState.textContent = running(m) ? 'writing…' : code ? `${code.split('\n').length} lines` : '';
+  codeState.textContent = running(m) ? 'writing…' : code ? lineCount(code) : '';
   codePre.setAttribute('aria-label', `Generated ${lang} code`);
   codePre.setAttribute('aria-busy', String(running(m)));
   if (code === renderedCode && lang === renderedLang) return;

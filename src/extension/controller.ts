@@ -7,7 +7,7 @@ import { editorFor, insertAtCursor, insertionAt, replacementFor, replaceSelectio
 import { isCancel, panelErrorOf } from './errors';
 import { Commands, ContextKeys, EXTENSION_ID } from './ids';
 import { EventCoalescer } from './coalesce';
-import { codeOfAnswer } from './insertion';
+import { codeOfAnswer, linesLabel } from './insertion';
 import type { PanelHost } from './panel';
 import type { RuntimeHost } from './runtime-host';
 import { currentSettings, updateSetting } from './config';
@@ -340,7 +340,7 @@ export class SolveController implements vscode.Disposable {
     const code = record.code;
     if (action === 'copy') {
       await vscode.env.clipboard.writeText(code);
-      this.panel.post({ type: 'notice', level: 'info', message: `Copied ${code.split('\n').length === 1 ? '1 line' : `${code.split('\n').length} lines`} to the clipboard.` });
+      this.panel.post({ type: 'notice', level: 'info', message: `Copied ${linesLabel(code)} to the clipboard.` });
       return;
     }
     const editor = await editorFor(record.target, record.language);

@@ -3,7 +3,7 @@
 // unchanged, otherwise ask), or show a diff against a read-only proposal to accept or discard.
 import * as vscode from 'vscode';
 import { PROPOSAL_SCHEME } from './ids';
-import { checkSelection, detectEol, planInsertAtCursor, planReplaceSelection, type IndentStyle } from './insertion';
+import { checkSelection, detectEol, linesLabel, planInsertAtCursor, planReplaceSelection, type IndentStyle } from './insertion';
 
 /** Where a solve's task came from, captured when it started. */
 export interface SolveTarget {
@@ -25,11 +25,6 @@ export interface EditOutcome {
 function indentStyle(editor: vscode.TextEditor): IndentStyle {
   const tabSize = typeof editor.options.tabSize === 'number' ? editor.options.tabSize : 4;
   return { insertSpaces: editor.options.insertSpaces !== false, tabSize };
-}
-
-function lines(text: string): string {
-  const n = text.split(/\r\n|\r|\n/).length;
-  return n === 1 ? '1 line' : `${n} lines`;
 }
 
 /** The editor showing the target document, opening it if needed. */
@@ -67,7 +62,7 @@ export function insertionAt(editor: vscode.TextEditor, code: string): { range: v
 export async function insertAtCursor(editor: vscode.TextEditor, code: string): Promise<EditOutcome> {
   const { range, text } = insertionAt(editor, code);
   const ok = await applyOne(editor.document, range, text, 'RecursiveMAS: insert code');
-  return ok ? { done: true, message: `Inserted ${lines(code)} into ${vscode.workspace.asRelativePath(editor.document.uri)}.` } : { done: false, message: 'VS Code refused the edit (is the file read-only?).' };
+  return ok ? { done: true, message: `Inserted ${linesLabel(code)} into ${vscode.workspace.asRelativePath(editor.document.uri)}.` } : { done: false, message: 'VS Code refused the edit (is the file read-only?).' };
 }
 
 export type ReplacementPlan = { kind: 'ok'; range: vscode.Range; text: string; moved: boolean } | { kind: 'changed'; reason: string };

@@ -27,6 +27,12 @@ export function indentWidth(ws: string, tabSize: number): number {
   return w;
 }
 
+/** "1 line" or "N lines": how many lines `text` has, for messages. */
+export function linesLabel(text: string): string {
+  const n = text.split(LINE_SPLIT).length;
+  return n === 1 ? '1 line' : `${n} lines`;
+}
+
 function isBlank(line: string): boolean {
   return line.trim() === '';
 }

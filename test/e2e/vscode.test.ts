@@ -284,6 +284,8 @@ describe('RecursiveMAS in VS Code (code-server)', { skip: missing ?? false, time
     const error = (await f.locator('#error').textContent()) ?? '';
     assert.match(error, /runtime .*(killed|SIGKILL|exited)/i);
     assert.ok((await f.locator('#error [data-action="fix-show-logs"]').count()) === 1);
+    // The failed solve's progress notification closes with it.
+    await page.locator('.notification-toast', { hasText: /RecursiveMAS: round/ }).waitFor({ state: 'hidden', timeout: 10_000 });
     await page.screenshot({ path: join(shots, 'vscode-error.png') });
     mark('runtime killed and reported');
 

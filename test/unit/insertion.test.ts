@@ -8,6 +8,7 @@ import {
   detectEol,
   detectIndentUnit,
   indentWidth,
+  linesLabel,
   planInsertAtCursor,
   planReplaceSelection,
   reindent,
@@ -58,6 +59,11 @@ describe('indentation', () => {
     assert.deepEqual(reindent('a\r\n  b\r\n', '', SPACES2), ['a', '  b']);
     assert.equal(detectEol('x\r\ny'), '\r\n');
     assert.equal(detectEol('x\ny'), '\n');
+  });
+
+  test('messages count lines in the singular and the plural, whatever the line endings', () => {
+    assert.equal(linesLabel('x = 1'), '1 line');
+    assert.equal(linesLabel('a\r\nb\rc\nd'), '4 lines');
   });
 });
 
