@@ -11,7 +11,7 @@ import { builderFor } from './families/index';
 import type { Precision } from './families/base';
 
 /** Bump when the emitted graph changes, so cached graphs are rebuilt. */
-const GRAPH_VERSION = 6;
+const GRAPH_VERSION = 7;
 
 export function defaultCacheDirectory(): string {
   return process.env.RECURSIVEMAS_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'recursivemas');

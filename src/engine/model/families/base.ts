@@ -21,6 +21,15 @@ export interface Rotary {
   sin: string;
 }
 
+/** What every layer's attention shares: the additive mask and the shapes its scores take. */
+export interface AttentionMask {
+  /** [B,1,1,S,T]: causal over the cache plus padding. */
+  bias: string;
+  /** [B,KVH,groups,S,T] and [B,KVH,groups*S,T]: the same scores seen per query head, or per KV head. */
+  perQueryHead: string;
+  perKvHead: string;
+}
+
 export class DecoderGraphBuilder {
   protected readonly c: DecoderConfig;
 
@@ -41,9 +50,9 @@ export class DecoderGraphBuilder {
     const keep = g.input('logits_to_keep', DataType.INT64, [1]);
 
     const rotary = this.rotaryTables(positions);
-    const bias = this.attentionBias(embeds, attentionMask);
+    const mask = this.attentionMask(embeds, attentionMask);
     let x = embeds;
-    for (let l = 0; l < c.numLayers; l++) x = await this.layer(l, x, rotary, bias);
+    for (let l = 0; l < c.numLayers; l++) x = await this.layer(l, x, rotary, mask);
     const hidden = await this.rmsNorm(x, FINAL_NORM);
     g.bindOutput(hidden, 'last_hidden_state', DataType.FLOAT, ['batch', 'sequence', c.hiddenSize]);
 
@@ -55,16 +64,15 @@ export class DecoderGraphBuilder {
     g.bindOutput(logits, 'logits', DataType.FLOAT, ['batch', 'kept_sequence', c.vocabSize]);
   }
 
-  protected async layer(l: number, x: string, rotary: Rotary, bias: string): Promise<string> {
-    const attn = await this.attention(l, await this.rmsNorm(x, layerWeight(l, 'input_layernorm.weight')), rotary, bias);
+  protected async layer(l: number, x: string, rotary: Rotary, mask: AttentionMask): Promise<string> {
+    const attn = await this.attention(l, await this.rmsNorm(x, layerWeight(l, 'input_layernorm.weight')), rotary, mask);
     const h = this.g.op('Add', [x, attn]);
     const mlp = await this.mlp(l, await this.rmsNorm(h, layerWeight(l, 'post_attention_layernorm.weight')));
     return this.g.op('Add', [h, mlp]);
   }
 
-  protected async attention(l: number, x: string, rotary: Rotary, bias: string): Promise<string> {
+  protected async attention(l: number, x: string, rotary: Rotary, mask: AttentionMask): Promise<string> {
     const { g, c } = this;
-    const groups = c.numHeads / c.numKvHeads;
     let q = g.op('Reshape', [await this.linear(x, layerWeight(l, 'self_attn.q_proj')), g.constI64([0, 0, c.numHeads, c.headDim])]);
     let k = g.op('Reshape', [await this.linear(x, layerWeight(l, 'self_attn.k_proj')), g.constI64([0, 0, c.numKvHeads, c.headDim])]);
     const v = g.op('Reshape', [await this.linear(x, layerWeight(l, 'self_attn.v_proj')), g.constI64([0, 0, c.numKvHeads, c.headDim])]);
@@ -83,15 +91,15 @@ export class DecoderGraphBuilder {
     g.bindOutput(presentK, `present.${l}.key`, DataType.FLOAT, presentShape);
     g.bindOutput(presentV, `present.${l}.value`, DataType.FLOAT, presentShape);
 
-    // Grouped-query attention without repeating K/V: queries as [B,KVH,groups,S,HD] broadcast
-    // against K/V as [B,KVH,1,T,HD].
+    // Grouped-query attention without repeating K/V: the queries of one KV head's group stacked as
+    // rows, [B,KVH,groups*S,HD], so both products are plain batched matmuls on K/V as they are
+    // (broadcasting K/V over a groups axis made ORT's MatMul several times slower at long context).
     const qScaled = g.op('Mul', [q, g.scalarF32(1 / Math.sqrt(c.headDim))]);
-    const q5 = g.op('Reshape', [qScaled, g.constI64([0, c.numKvHeads, groups, -1, c.headDim])]);
-    const k5 = g.op('Unsqueeze', [presentK, g.constI64([2])]);
-    const v5 = g.op('Unsqueeze', [presentV, g.constI64([2])]);
-    const scores = g.op('Add', [g.op('MatMul', [q5, g.op('Transpose', [k5], { perm: [0, 1, 2, 4, 3] })]), bias]);
-    const probs = g.op('Softmax', [scores], { axis: -1 });
-    const context = g.op('MatMul', [probs, v5]); // [B,KVH,groups,S,HD]
+    const qRows = g.op('Reshape', [qScaled, g.constI64([0, c.numKvHeads, -1, c.headDim])]);
+    const scores = g.op('MatMul', [qRows, g.op('Transpose', [presentK], { perm: [0, 1, 3, 2] })]);
+    const masked = g.op('Add', [g.op('Reshape', [scores, mask.perQueryHead]), mask.bias]);
+    const probs = g.op('Reshape', [g.op('Softmax', [masked], { axis: -1 }), mask.perKvHead]);
+    const context = g.op('MatMul', [probs, presentV]); // [B,KVH,groups*S,HD]
     const heads = g.op('Reshape', [context, g.constI64([0, c.numHeads, -1, c.headDim])]);
     const merged = g.op('Reshape', [g.op('Transpose', [heads], { perm: [0, 2, 1, 3] }), g.constI64([0, 0, c.numHeads * c.headDim])]);
     return this.linear(merged, layerWeight(l, 'self_attn.o_proj'));
@@ -183,9 +191,9 @@ export class DecoderGraphBuilder {
     return interleaved ? g.op('Reshape', [joined, g.constI64([0, 0, 0, c.headDim])]) : joined;
   }
 
-  /** Additive mask [B,1,1,S,T]: causal over the cache plus the padding mask. */
-  protected attentionBias(embeds: string, attentionMask: string): string {
-    const { g } = this;
+  /** Additive mask [B,1,1,S,T] (causal over the cache plus the padding mask) and the score shapes. */
+  protected attentionMask(embeds: string, attentionMask: string): AttentionMask {
+    const { g, c } = this;
     const scalar = (shapeOf: string, index: number) => g.op('Gather', [g.op('Shape', [shapeOf]), g.constI64([index], [])], { axis: 0 });
     const total = scalar(attentionMask, 1);
     const seq = scalar(embeds, 1);
@@ -197,7 +205,12 @@ export class DecoderGraphBuilder {
     const notPadded = g.op('Cast', [attentionMask], { to: DataType.BOOL });
     const allowed = g.op('And', [g.op('Unsqueeze', [causal, g.constI64([0, 1, 2])]), g.op('Unsqueeze', [notPadded, g.constI64([1, 2, 3])])]);
     // The lowest finite float rather than -inf keeps fully masked rows finite.
-    return g.op('Where', [allowed, g.scalarF32(0), g.scalarF32(-3.4028234663852886e38)]);
+    const bias = g.op('Where', [allowed, g.scalarF32(0), g.scalarF32(-3.4028234663852886e38)]);
+    const totalDim = g.op('Unsqueeze', [total, g.constI64([0])]);
+    const groups = c.numHeads / c.numKvHeads;
+    const perQueryHead = g.op('Concat', [g.constI64([0, c.numKvHeads, groups, -1]), totalDim], { axis: 0 });
+    const perKvHead = g.op('Concat', [g.constI64([0, c.numKvHeads, -1]), totalDim], { axis: 0 });
+    return { bias, perQueryHead, perKvHead };
   }
 
   protected async requireWeight(name: string): Promise<Float32Array> {
