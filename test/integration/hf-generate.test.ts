@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { main } from '../../src/cli/main';
 import type { CliIo } from '../../src/cli/io';
 import { HfTokenizer } from '../../src/engine/tokenizer/hf';
+import { TokenTextStream } from '../../src/engine/tokenizer/types';
 import { tempDir } from '../support/paths';
 import { writeTinyHfModel } from '../support/tiny-hf';
 
@@ -71,4 +72,18 @@ test('chat templates render with a generation prompt and thinking disabled (Qwen
   assert.ok(rendered.startsWith('<|begin_of_text|>'));
   assert.ok(rendered.endsWith('<|start_header_id|>assistant<|end_header_id|>\n\n'));
   assert.equal(lt.encode(rendered)[0], lt.bosId);
+});
+
+test('a text stream can leave special tokens out: messages and answers carry no chat markup', async () => {
+  const tiny = await writeTinyHfModel(join(tempDir(), 'special'), { ...base, family: 'qwen2' });
+  const tok = await HfTokenizer.load(tiny.dir);
+  const marker = tok.encode('<|im_start|>');
+  assert.equal(marker.length, 1, '<|im_start|> is one special token');
+  const ids = [...tok.encode('x = 1'), ...marker, ...tok.encode('\ny = 2')];
+  const streamed = (skip: boolean) => {
+    const s = new TokenTextStream(tok, skip);
+    return ids.map((id) => s.push(id)).join('') + s.flush();
+  };
+  assert.equal(streamed(false), 'x = 1<|im_start|>\ny = 2');
+  assert.equal(streamed(true), 'x = 1\ny = 2');
 });

@@ -523,7 +523,9 @@ class SolveRun {
     if (budget <= 0) {
       throw new UserError(`The prompt of ${agent.preset.name} is ${count} positions, more than its model's context (${model.config.maxPositionEmbeddings}). Shorten the task or the context.`, 'bad-input');
     }
-    const textStream = new TokenTextStream(tokenizer);
+    // Special tokens stay out of messages and answers: a text message re-encoded with <|im_start|>
+    // in it would inject chat structure into the next agent's prompt.
+    const textStream = new TokenTextStream(tokenizer, true);
     let text = '';
     const state = model.newState();
     this.promptTokens += count;
