@@ -226,15 +226,24 @@ function lineCount(text: string): string {
   return n === 1 ? '1 line' : `${n} lines`;
 }
 
-let renderedTaskSig = '';
+/**
+ * True when `part` was last rendered from the same values: parts rebuilt only on change keep
+ * keyboard focus and selection across the many updates a running solve sends.
+ */
+const renderedFrom = new Map<string, string>();
+function unchanged(part: string, values: unknown): boolean {
+  const sig = JSON.stringify(values);
+  if (renderedFrom.get(part) === sig) return true;
+  renderedFrom.set(part, sig);
+  return false;
+}
+
 function renderTask(m: ViewModel): void {
   const s = m.session;
   show(idleSection, !s);
   show(taskSection, !!s);
   if (!s) return;
-  const sig = JSON.stringify([s, m.team?.name, m.team?.device]);
-  if (sig === renderedTaskSig) return;
-  renderedTaskSig = sig;
+  if (unchanged('task', [s, m.team?.name, m.team?.device])) return;
   taskMeta.textContent = '';
   const device = m.team?.device ?? s.device;
   const items = [`team ${m.team?.name ?? s.team}`, `device ${device}`, `mode ${s.mode}`, `${s.rounds} rounds × ${s.latentSteps} latent steps`, s.language];
@@ -246,14 +255,10 @@ function renderTask(m: ViewModel): void {
   show(taskToggle, s.task.split('\n').length > 6 || s.task.length > 500);
 }
 
-let renderedErrorSig = '';
 function renderError(m: ViewModel): void {
   const e = m.error;
   show(errorSection, !!e);
-  // Rebuilt only when the error changes, so keyboard focus on a fix button survives other updates.
-  const sig = JSON.stringify([e, m.phase, !!m.session]);
-  if (sig === renderedErrorSig) return;
-  renderedErrorSig = sig;
+  if (unchanged('error', [e, m.phase, !!m.session])) return;
   errorSection.textContent = '';
   if (!e) return;
   errorSection.append(h('h2', {}, m.phase === 'cancelled' ? 'Cancelled' : 'Something went wrong'), h('p', { class: 'error-message' }, e.message));
@@ -479,13 +484,10 @@ function chart(stages: Stage[]): Node {
   return frag;
 }
 
-let renderedWarningsSig = '';
 function renderWarnings(m: ViewModel): void {
   const items = [...m.warnings, ...m.retries.map((r) => `The solver was asked again: ${r}`)];
   show(warningsSection, items.length > 0);
-  const sig = JSON.stringify(items);
-  if (sig === renderedWarningsSig) return;
-  renderedWarningsSig = sig;
+  if (unchanged('warnings', items)) return;
   warningsSection.textContent = '';
   if (!items.length) return;
   warningsSection.append(h('h2', {}, 'Notes'), h('ul', {}, ...items.map((w) => h('li', {}, w))));
