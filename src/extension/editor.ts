@@ -142,7 +142,8 @@ export class ProposalProvider implements vscode.TextDocumentContentProvider, vsc
     const base = doc.uri.path.split('/').pop() || 'untitled';
     const uri = vscode.Uri.from({ scheme: PROPOSAL_SCHEME, path: `/${base}`, query: `n=${++this.counter}` });
     this.proposals.set(uri.toString(), { id: uri.toString(), target: doc.uri, version: doc.version, range: change.range, text: change.text, content });
-    await vscode.commands.executeCommand('vscode.diff', doc.uri, uri, `${base} ↔ RecursiveMAS proposal (accept ✓ or discard)`, { preview: true });
+    // In the file's own group: opening it in the active one would cover the panel after a click there.
+    await vscode.commands.executeCommand('vscode.diff', doc.uri, uri, `${base} ↔ RecursiveMAS proposal (accept ✓ or discard)`, { preview: true, viewColumn: editor.viewColumn });
   }
 
   private activeProposal(uri?: vscode.Uri): Proposal | undefined {
