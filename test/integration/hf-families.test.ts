@@ -1,6 +1,7 @@
 // Hugging Face families against an independent implementation: llama.cpp (node-llama-cpp) runs a
 // GGUF written from the same tensors; greedy ids must agree for 64 new tokens and log-probabilities
 // stay within tolerance, in fp32, for every family. int4 is reported as an agreement rate.
+import { engineGreedy } from '../support/greedy';
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync, readFileSync, truncateSync, statSync } from 'node:fs';
@@ -27,42 +28,35 @@ const specs: Record<string, TinyModelSpec> = {
   'qwen2 (q/k/v biases, tied, bf16, 2 shards)': { ...base, family: 'qwen2', tieWordEmbeddings: true, dtype: 'BF16', shards: 2 },
   'qwen3 (q/k norms, head_dim 32 != 64/4)': { ...base, family: 'qwen3', headDim: 32 },
   'mistral (f16)': { ...base, family: 'mistral', numKvHeads: 4, dtype: 'F16' },
+  // transformers 5 (the RecursiveMAS release): RoPE only under rope_parameters; a base no default has.
+  'llama, transformers 5 layout (rope_parameters with Llama 3 scaling, rope base 123456)': {
+    ...base,
+    family: 'llama',
+    ropeScalingLlama3: true,
+    ropeTheta: 123_456,
+    layout: 'transformers5',
+  },
+  'qwen3, transformers 5 layout (rope_parameters, rope base 31337, bf16)': { ...base, family: 'qwen3', ropeTheta: 31_337, dtype: 'BF16', layout: 'transformers5' },
 };
-
-function logSoftmax(x: Float32Array): Float32Array {
-  let max = -Infinity;
-  for (const v of x) max = Math.max(max, v);
-  let sum = 0;
-  for (const v of x) sum += Math.exp(v - max);
-  const lse = max + Math.log(sum);
-  return x.map((v) => v - lse);
-}
-
-async function ourGreedy(model: DecoderModel, prompt: number[], n: number): Promise<{ ids: number[]; logprobs: Float32Array[] }> {
-  const state = model.newState();
-  let r = await model.forward(state, model.embedding.lookup(prompt), prompt.length, 1);
-  const ids: number[] = [];
-  const logprobs: Float32Array[] = [];
-  for (let i = 0; i < n; i++) {
-    logprobs.push(logSoftmax(r.logits));
-    const next = argmax(r.logits);
-    ids.push(next);
-    if (i < n - 1) r = await model.forward(state, model.embedding.lookup([next]), 1, 1);
-  }
-  return { ids, logprobs };
-}
 
 for (const [name, spec] of Object.entries(specs)) {
   test(`${name}: greedy ids equal llama.cpp for ${NEW_TOKENS} tokens, log-probs within ${LOGPROB_TOLERANCE}`, async () => {
     const dir = tempDir();
     const tiny = await writeTinyHfModel(join(dir, 'hf'), spec);
+    if (spec.layout === 'transformers5') {
+      assert.equal(tiny.config.rope_theta, undefined);
+      assert.equal(tiny.config.rope_parameters.rope_theta, spec.ropeTheta);
+      assert.equal(tiny.config.torch_dtype, undefined);
+      assert.equal(tiny.tokenizerConfig.chat_template, undefined);
+      assert.ok(statSync(join(tiny.dir, 'chat_template.jinja')).size > 0);
+    }
     const gguf = join(dir, 'model.gguf');
     writeGguf(gguf, tiny, { type: 'F32' });
     const tok = await HfTokenizer.load(tiny.dir);
     const prompt = tok.encodeWithSpecialTokens('def add(a, b):\n    return a + b\n\nprint(add(2, 3))');
     assert.ok(prompt.length > 8);
     const model = await DecoderModel.load(tiny.dir, { cacheDirectory });
-    const ours = await ourGreedy(model, prompt, NEW_TOKENS);
+    const ours = await engineGreedy(model, prompt, NEW_TOKENS);
     const theirs = await llamaGreedy(gguf, prompt, NEW_TOKENS);
     assert.deepEqual(ours.ids, theirs.ids);
     assert.ok(new Set(ours.ids).size > 4, 'the continuation is not degenerate');
@@ -86,7 +80,7 @@ test('int4 against llama.cpp Q4_0 on the same weights: teacher-forced top-1 agre
   const prompt = tok.encodeWithSpecialTokens('def add(a, b):\n    return a + b');
   const int4 = await DecoderModel.load(tiny.dir, { cacheDirectory, precision: 'int4' });
   const fp32 = await DecoderModel.load(tiny.dir, { cacheDirectory });
-  const reference = (await ourGreedy(fp32, prompt, 32)).ids;
+  const reference = (await engineGreedy(fp32, prompt, 32)).ids;
   // Every position sees the fp32 greedy context; compare each engine's next-token choice there.
   const context = [...prompt, ...reference.slice(0, -1)];
   const all = await int4.forward(int4.newState(), int4.embedding.lookup(context), context.length, reference.length);

@@ -3,7 +3,7 @@
 // Written from the GGUF spec and ggml's block layouts; tensors are streamed one at a time.
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { f16BitsToF32, f16Round, f32ToF16Bits, listModelTensors, readStoredTensor } from '../../src/engine/model/synthetic/safetensors-writer';
-import { headDimOf, type TinyModel } from './tiny-hf';
+import { headDimOf, storedTensorName, type TinyModel } from './tiny-hf';
 
 export type GgufWeightType = 'F32' | 'F16' | 'Q4_0';
 
@@ -233,7 +233,38 @@ function ggufArch(family: TinyModel['spec']['family']): string {
 
 function tokenizerPre(family: TinyModel['spec']['family']): string {
   // Pre-tokenizer names llama.cpp knows, matching each family's split regex.
-  return family === 'llama' ? 'llama-bpe' : family === 'mistral' ? 'gpt-2' : 'qwen2';
+  return family === 'llama' ? 'llama-bpe' : family === 'mistral' || family === 'gemma3' ? 'gpt-2' : 'qwen2';
+}
+
+/** The decoder's part of config.json (a multimodal Gemma 3 nests it under text_config). */
+function textConfig(model: TinyModel): any {
+  return model.config.text_config ?? model.config;
+}
+
+/**
+ * The full-attention RoPE as convert_hf_to_gguf.py reads it: rope_parameters (transformers 5;
+ * per layer type for Gemma 3) or rope_theta + rope_scaling (transformers 4).
+ */
+function fullRope(c: any): { theta: number; params: any } {
+  const params = c.rope_parameters ?? c.rope_scaling ?? {};
+  const full = params.full_attention ?? params;
+  return { theta: full.rope_theta ?? c.rope_theta, params: full };
+}
+
+/** The sliding layers' RoPE base (Gemma 3), in either layout. */
+function slidingRopeTheta(c: any): number | undefined {
+  return c.rope_parameters?.sliding_attention?.rope_theta ?? c.rope_local_base_freq;
+}
+
+/** llama.cpp's gemma3 sliding pattern: layer il is sliding when il % period < period - 1. */
+function slidingPeriod(c: any): number {
+  if (!Array.isArray(c.layer_types)) return c.sliding_window_pattern;
+  const types: string[] = c.layer_types;
+  const period = types.indexOf('full_attention') + 1;
+  if (period < 1 || types.some((t, i) => (t === 'sliding_attention') !== (i % period < period - 1))) {
+    throw new Error('layer_types is not periodic, which a GGUF sliding_window_pattern cannot express');
+  }
+  return period;
 }
 
 function chooseType(shape: number[], want: GgufWeightType): GgufWeightType {
@@ -272,17 +303,25 @@ function planTensors(model: TinyModel, want: GgufWeightType): PlannedTensor[] {
     return info.shape;
   };
   const out: PlannedTensor[] = [];
-  const add = (gguf: string, hf: string, transform?: (x: Float32Array, shape: number[]) => Float32Array) => {
+  const gemma = spec.family === 'gemma3';
+  // Gemma's RMSNorm multiplies by (1 + weight); llama.cpp's by the weight, so the converter adds 1.
+  const shiftNorm = (x: Float32Array) => x.map((v) => v + 1);
+  const add = (gguf: string, canonical: string, transform?: (x: Float32Array, shape: number[]) => Float32Array) => {
+    const hf = storedTensorName(spec, canonical);
     const shape = shapeOf(hf);
     const base = load(hf);
-    out.push({ name: gguf, shape, type: chooseType(shape, want), load: transform ? () => transform(base(), shape) : base });
+    const shift = gemma && canonical.endsWith('norm.weight');
+    const transformed = shift ? () => shiftNorm(base()) : base;
+    out.push({ name: gguf, shape, type: chooseType(shape, want), load: transform ? () => transform(transformed(), shape) : transformed });
   };
+  const c = textConfig(model);
   const hd = headDimOf(spec);
   const permute = spec.family === 'llama' || spec.family === 'mistral';
   const permuted = (heads: number) => (x: Float32Array, shape: number[]) => permuteRopeRows(x, shape[0]!, shape[1]!, heads);
   add('token_embd.weight', 'model.embed_tokens.weight');
-  if (spec.family === 'llama' && model.config.rope_scaling?.rope_type === 'llama3') {
-    const factors = llama3RopeFactors(model.config, hd);
+  const rope = fullRope(c);
+  if (spec.family === 'llama' && rope.params.rope_type === 'llama3') {
+    const factors = llama3RopeFactors({ rope_scaling: rope.params, rope_theta: rope.theta }, hd);
     out.push({ name: 'rope_freqs.weight', shape: [hd / 2], type: 'F32', load: () => factors });
   }
   for (let i = 0; i < spec.numLayers; i++) {
@@ -297,24 +336,31 @@ function planTensors(model: TinyModel, want: GgufWeightType): PlannedTensor[] {
       add(g + 'attn_k.bias', hf + 'self_attn.k_proj.bias');
       add(g + 'attn_v.bias', hf + 'self_attn.v_proj.bias');
     }
-    if (spec.family === 'qwen3') {
+    if (spec.family === 'qwen3' || gemma) {
       add(g + 'attn_q_norm.weight', hf + 'self_attn.q_norm.weight');
       add(g + 'attn_k_norm.weight', hf + 'self_attn.k_norm.weight');
     }
     add(g + 'attn_output.weight', hf + 'self_attn.o_proj.weight');
-    add(g + 'ffn_norm.weight', hf + 'post_attention_layernorm.weight');
+    if (gemma) {
+      add(g + 'post_attention_norm.weight', hf + 'post_attention_layernorm.weight');
+      add(g + 'ffn_norm.weight', hf + 'pre_feedforward_layernorm.weight');
+      add(g + 'post_ffw_norm.weight', hf + 'post_feedforward_layernorm.weight');
+    } else {
+      add(g + 'ffn_norm.weight', hf + 'post_attention_layernorm.weight');
+    }
     add(g + 'ffn_gate.weight', hf + 'mlp.gate_proj.weight');
     add(g + 'ffn_up.weight', hf + 'mlp.up_proj.weight');
     add(g + 'ffn_down.weight', hf + 'mlp.down_proj.weight');
   }
   add('output_norm.weight', 'model.norm.weight');
-  if (!model.config.tie_word_embeddings) add('output.weight', 'lm_head.weight');
+  const lmHead = storedTensorName(spec, 'lm_head.weight');
+  if (model.tensors.size > 0 ? model.tensors.has(lmHead) : stored!.has(lmHead)) add('output.weight', 'lm_head.weight');
   return out;
 }
 
 function metadata(model: TinyModel, want: GgufWeightType): [string, KvValue][] {
   const spec = model.spec;
-  const c = model.config;
+  const c = textConfig(model);
   const arch = ggufArch(spec.family);
   const hd = headDimOf(spec);
   const u32 = (value: number): KvValue => ({ type: Kv.UINT32, value });
@@ -335,7 +381,7 @@ function metadata(model: TinyModel, want: GgufWeightType): [string, KvValue][] {
     [`${arch}.feed_forward_length`, u32(spec.intermediateSize)],
     [`${arch}.attention.head_count`, u32(spec.numHeads)],
     [`${arch}.attention.head_count_kv`, u32(spec.numKvHeads)],
-    [`${arch}.rope.freq_base`, f32(c.rope_theta)],
+    [`${arch}.rope.freq_base`, f32(fullRope(c).theta)],
     [`${arch}.attention.layer_norm_rms_epsilon`, f32(c.rms_norm_eps)],
     [`${arch}.rope.dimension_count`, u32(hd)],
   );
@@ -344,6 +390,16 @@ function metadata(model: TinyModel, want: GgufWeightType): [string, KvValue][] {
     kv.push([`${arch}.attention.key_length`, u32(hd)], [`${arch}.attention.value_length`, u32(hd)]);
   }
   kv.push([`${arch}.vocab_size`, u32(spec.vocabSize)]);
+  if (spec.family === 'gemma3') {
+    // As convert_hf_to_gguf.py's Gemma3Model (llama.cpp takes 1/sqrt(head_dim) as the query scale).
+    if (c.query_pre_attn_scalar !== hd) throw new Error('llama.cpp scales gemma3 queries by 1/sqrt(head_dim); query_pre_attn_scalar must equal head_dim');
+    kv.push([`${arch}.attention.sliding_window`, u32(c.sliding_window)], [`${arch}.attention.sliding_window_pattern`, u32(slidingPeriod(c))]);
+    const local = slidingRopeTheta(c);
+    if (local !== undefined) kv.push([`${arch}.rope.freq_base_swa`, f32(local)]);
+    const full = fullRope(c).params;
+    if (full.rope_type === 'linear' || full.type === 'linear') kv.push([`${arch}.rope.scaling.type`, str('linear')], [`${arch}.rope.scaling.factor`, f32(full.factor)]);
+    if (c.final_logit_softcapping) kv.push([`${arch}.final_logit_softcapping`, f32(c.final_logit_softcapping)]);
+  }
 
   const specialIds = new Map(Object.entries(model.specialTokens).map(([t, id]) => [id, t]));
   const tokenTypes = model.vocab.map((_, id) => {
@@ -359,7 +415,7 @@ function metadata(model: TinyModel, want: GgufWeightType): [string, KvValue][] {
     ['tokenizer.ggml.token_type', { type: Kv.ARRAY, itemType: Kv.INT32, value: tokenTypes }],
     ['tokenizer.ggml.merges', { type: Kv.ARRAY, itemType: Kv.STRING, value: model.merges.map(([a, b]) => `${a} ${b}`) }],
   );
-  const bos = model.bosId ?? model.config.bos_token_id;
+  const bos = model.bosId ?? c.bos_token_id;
   kv.push(['tokenizer.ggml.bos_token_id', u32(bos)]);
   const configEos = Array.isArray(c.eos_token_id) ? c.eos_token_id : [c.eos_token_id];
   // llama.cpp's converter takes the tokenizer's eos_token (the turn end for chat models).
@@ -379,11 +435,12 @@ function metadata(model: TinyModel, want: GgufWeightType): [string, KvValue][] {
  * llama/mistral q/k rows are permuted for GGML's adjacent-pair RoPE; qwen2/qwen3 (NEOX RoPE) are not.
  */
 export function writeGguf(path: string, model: TinyModel, opts: { type: GgufWeightType }): GgufTensorSummary[] {
-  const tensors = planTensors(model, opts.type);
+  const qwen35 = model.spec.family === 'qwen3_5';
+  const tensors = qwen35 ? planQwen35Tensors(model, opts.type) : planTensors(model, opts.type);
   const header = new Bytes();
   header.u32(0x46554747); // "GGUF"
   header.u32(3);
-  const kv = metadata(model, opts.type);
+  const kv = qwen35 ? qwen35Metadata(model, opts.type) : metadata(model, opts.type);
   header.u64(tensors.length);
   header.u64(kv.length);
   for (const [k, v] of kv) writeKv(header, k, v);
@@ -440,4 +497,144 @@ export function asStoredInGguf(model: TinyModel, type: GgufWeightType): TinyMode
     tensors.set(name, { shape: t.shape, data });
   }
   return { ...model, tensors };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Qwen3.5 (llama.cpp's qwen35 architecture), following llama.cpp's conversion of Qwen3.5 /
+// Qwen3Next: norms stored zero-centred get +1 except the gated linear_attn.norm; A_log becomes
+// ssm_a = -exp(A_log); dt_bias is ssm_dt.bias; conv1d [C,1,K] is squeezed to [C,K]; and when key
+// heads are fewer than value heads, everything indexed by value head is reordered from grouped
+// (value heads of key head 0, then of key head 1, ...) to tiled order, which ggml's broadcasting
+// of the key heads over value heads assumes.
+
+/** The decoder keys of a Qwen3.5 config.json (under text_config in the multimodal layout). */
+export function qwen35TextConfig(model: TinyModel): any {
+  return model.config.text_config ?? model.config;
+}
+
+/** Row blocks of `width` values indexed [k][r] become [r][k] (K key heads, R value heads per key head). */
+function groupedToTiled(x: Float32Array, blocks: number, keyHeads: number, width: number, rowLength = 1): Float32Array {
+  const perKey = blocks / keyHeads;
+  const block = width * rowLength;
+  const out = new Float32Array(x.length);
+  for (let k = 0; k < keyHeads; k++) {
+    for (let r = 0; r < perKey; r++) out.set(x.subarray((k * perKey + r) * block, (k * perKey + r + 1) * block), (r * keyHeads + k) * block);
+  }
+  return out;
+}
+
+function planQwen35Tensors(model: TinyModel, want: GgufWeightType): PlannedTensor[] {
+  const t = qwen35TextConfig(model);
+  const stored = model.tensors.size > 0 ? undefined : listModelTensors(model.dir);
+  const prefix = model.config.text_config ? 'model.language_model.' : 'model.';
+  const hfName = (name: string) => (name.startsWith('model.') ? prefix + name.slice('model.'.length) : name);
+  const find = (name: string) => {
+    const kept = model.tensors.get(hfName(name));
+    if (kept) return { shape: kept.shape, load: () => kept.data };
+    const info = stored?.get(hfName(name));
+    if (!info) throw new Error(`tensor ${hfName(name)} is missing from ${model.dir}`);
+    return { shape: info.shape, load: () => readStoredTensor(info) };
+  };
+  const K = t.linear_num_key_heads;
+  const V = t.linear_num_value_heads;
+  const dk = t.linear_key_head_dim;
+  const dv = t.linear_value_head_dim;
+  const H = t.hidden_size;
+  const reorder = K !== V;
+  const out: PlannedTensor[] = [];
+  const add = (gguf: string, hf: string, transform?: (x: Float32Array) => Float32Array, shape?: number[]) => {
+    const src = find(hf);
+    const finalShape = shape ?? src.shape;
+    out.push({ name: gguf, shape: finalShape, type: chooseType(finalShape, want), load: transform ? () => transform(src.load()) : src.load });
+  };
+  const plusOne = (x: Float32Array) => x.map((v) => v + 1);
+  const valueRows = (width: number, rowLength: number) => (x: Float32Array) => (reorder ? groupedToTiled(x, V, K, width, rowLength) : x);
+  add('token_embd.weight', 'model.embed_tokens.weight');
+  for (let i = 0; i < t.num_hidden_layers; i++) {
+    const hf = `model.layers.${i}.`;
+    const g = `blk.${i}.`;
+    add(g + 'attn_norm.weight', hf + 'input_layernorm.weight', plusOne);
+    add(g + 'post_attention_norm.weight', hf + 'post_attention_layernorm.weight', plusOne);
+    if (t.layer_types[i] === 'linear_attention') {
+      const a = hf + 'linear_attn.';
+      const qk = 2 * K * dk;
+      add(g + 'attn_qkv.weight', a + 'in_proj_qkv.weight', (x) => {
+        const y = Float32Array.from(x);
+        y.set(valueRows(dv, H)(x.subarray(qk * H)), qk * H);
+        return y;
+      });
+      add(g + 'attn_gate.weight', a + 'in_proj_z.weight', valueRows(dv, H));
+      add(g + 'ssm_beta.weight', a + 'in_proj_b.weight', valueRows(1, H));
+      add(g + 'ssm_alpha.weight', a + 'in_proj_a.weight', valueRows(1, H));
+      const conv = find(a + 'conv1d.weight');
+      const kernel = conv.shape[2]!;
+      add(g + 'ssm_conv1d.weight', a + 'conv1d.weight', (x) => {
+        const y = Float32Array.from(x);
+        y.set(valueRows(dv, kernel)(x.subarray(qk * kernel)), qk * kernel);
+        return y;
+      }, [conv.shape[0]!, kernel]);
+      add(g + 'ssm_dt.bias', a + 'dt_bias', valueRows(1, 1));
+      add(g + 'ssm_a', a + 'A_log', (x) => valueRows(1, 1)(x.map((v) => -Math.exp(v))));
+      add(g + 'ssm_norm.weight', a + 'norm.weight');
+      add(g + 'ssm_out.weight', a + 'out_proj.weight', (x) => {
+        if (!reorder) return x;
+        // Columns are value-head dims: reorder within every row.
+        const y = new Float32Array(x.length);
+        const cols = V * dv;
+        for (let r = 0; r < H; r++) y.set(groupedToTiled(x.subarray(r * cols, (r + 1) * cols), V, K, dv), r * cols);
+        return y;
+      });
+    } else {
+      add(g + 'attn_q.weight', hf + 'self_attn.q_proj.weight');
+      add(g + 'attn_k.weight', hf + 'self_attn.k_proj.weight');
+      add(g + 'attn_v.weight', hf + 'self_attn.v_proj.weight');
+      add(g + 'attn_q_norm.weight', hf + 'self_attn.q_norm.weight', plusOne);
+      add(g + 'attn_k_norm.weight', hf + 'self_attn.k_norm.weight', plusOne);
+      add(g + 'attn_output.weight', hf + 'self_attn.o_proj.weight');
+    }
+    add(g + 'ffn_gate.weight', hf + 'mlp.gate_proj.weight');
+    add(g + 'ffn_up.weight', hf + 'mlp.up_proj.weight');
+    add(g + 'ffn_down.weight', hf + 'mlp.down_proj.weight');
+  }
+  add('output_norm.weight', 'model.norm.weight', plusOne);
+  if (!model.config.tie_word_embeddings) add('output.weight', 'lm_head.weight');
+  return out;
+}
+
+function qwen35Metadata(model: TinyModel, want: GgufWeightType): [string, KvValue][] {
+  const t = qwen35TextConfig(model);
+  const rope = t.rope_parameters ?? {};
+  const rotaryDim = Math.round(t.head_dim * (rope.partial_rotary_factor ?? 0.25));
+  // The tokenizer and general keys as for any family, from a flat view of the text config.
+  const flat = { ...t, rope_theta: rope.rope_theta };
+  const shared = metadata({ ...model, config: flat }, want).filter(([k]) => !k.startsWith('qwen3_5.') && k !== 'general.architecture');
+  const u32 = (value: number): KvValue => ({ type: Kv.UINT32, value });
+  const f32 = (value: number): KvValue => ({ type: Kv.FLOAT32, value });
+  const half = rotaryDim / 2;
+  const third = Math.floor(half / 3);
+  const a = 'qwen35';
+  return [
+    ['general.architecture', { type: Kv.STRING, value: a }],
+    ...shared,
+    [`${a}.block_count`, u32(t.num_hidden_layers)],
+    [`${a}.context_length`, u32(t.max_position_embeddings)],
+    [`${a}.embedding_length`, u32(t.hidden_size)],
+    [`${a}.feed_forward_length`, u32(t.intermediate_size)],
+    [`${a}.attention.head_count`, u32(t.num_attention_heads)],
+    [`${a}.attention.head_count_kv`, u32(t.num_key_value_heads)],
+    [`${a}.attention.key_length`, u32(t.head_dim)],
+    [`${a}.attention.value_length`, u32(t.head_dim)],
+    [`${a}.attention.layer_norm_rms_epsilon`, f32(t.rms_norm_eps)],
+    [`${a}.rope.freq_base`, f32(rope.rope_theta)],
+    [`${a}.rope.dimension_count`, u32(rotaryDim)],
+    // Text positions are equal on every axis, so the sections only need to cover the rotary pairs.
+    [`${a}.rope.dimension_sections`, { type: Kv.ARRAY, itemType: Kv.INT32, value: [half - 2 * third, third, third, 0] }],
+    [`${a}.ssm.conv_kernel`, u32(t.linear_conv_kernel_dim)],
+    [`${a}.ssm.state_size`, u32(t.linear_key_head_dim)],
+    [`${a}.ssm.group_count`, u32(t.linear_num_key_heads)],
+    [`${a}.ssm.time_step_rank`, u32(t.linear_num_value_heads)],
+    [`${a}.ssm.inner_size`, u32(t.linear_value_head_dim * t.linear_num_value_heads)],
+    [`${a}.full_attention_interval`, u32(t.full_attention_interval)],
+    [`${a}.vocab_size`, u32(t.vocab_size)],
+  ];
 }

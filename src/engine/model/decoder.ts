@@ -1,12 +1,12 @@
 // A loaded decoder: one ONNX Runtime session plus the embedding table. Several agents may share one
-// DecoderModel; each keeps its own KV cache in a DecoderState.
+// DecoderModel; each keeps its own KV cache (or linear-attention state) in a DecoderState.
 import * as ort from 'onnxruntime-node';
 
 // ORT's own warnings (e.g. about unused initializers) are noise for users; errors still surface.
 ort.env.logLevel = 'error';
 import { UserError, type Device, type Precision } from '../api';
 import { buildDecoderGraph } from './build';
-import type { DecoderConfig } from './config';
+import { convChannels, type DecoderConfig } from './config';
 import { EmbeddingTable } from './embedding';
 import { openCheckpoint } from './hf';
 
@@ -17,26 +17,83 @@ export interface LoadModelOptions {
   cacheDirectory?: string;
 }
 
+/**
+ * One sequence's decoder state: per layer either its keys and values (growing with the sequence) or,
+ * for a linear-attention layer, a conv state and a recurrent state (fixed size, zeros at start).
+ */
 export class DecoderState {
   past: Record<string, ort.Tensor>;
   length = 0;
-  constructor(private readonly config: DecoderConfig) {
-    this.past = emptyPast(config);
+  constructor(
+    private readonly config: DecoderConfig,
+    past?: Record<string, ort.Tensor>,
+  ) {
+    this.past = past ?? emptyPast(config);
   }
   reset(): void {
     this.past = emptyPast(this.config);
     this.length = 0;
   }
+  /**
+   * This state as it is now, for continuing twice from one point (prefix reuse). O(1): forward
+   * replaces the past tensors with the run's new outputs and never writes into them, so sharing
+   * them is safe; a linear-attention layer's running state is captured exactly at this length.
+   */
+  snapshot(): DecoderState {
+    const copy = new DecoderState(this.config, { ...this.past });
+    copy.length = this.length;
+    return copy;
+  }
+  /** Whether truncated() works: only keys and values are per position; a running state is not. */
+  get truncatable(): boolean {
+    return !this.config.linearAttention?.isLinear.some(Boolean);
+  }
+  /** A copy holding only the first `length` positions (positions never depend on later ones). */
+  truncated(length: number): DecoderState {
+    if (!this.truncatable || length > this.length) throw new Error(`cannot truncate this state to ${length} positions`);
+    const past: Record<string, ort.Tensor> = {};
+    for (const [name, t] of Object.entries(this.past)) {
+      const [b, heads, total, width] = t.dims as [number, number, number, number];
+      if (total !== this.length) throw new Error(`${name} holds ${total} positions, not ${this.length}`);
+      const from = t.data as Float32Array;
+      const data = new Float32Array(b * heads * length * width);
+      for (let h = 0; h < b * heads; h++) data.set(from.subarray(h * total * width, (h * total + length) * width), h * length * width);
+      past[name] = new ort.Tensor('float32', data, [b, heads, length, width]);
+    }
+    const copy = new DecoderState(this.config, past);
+    copy.length = length;
+    return copy;
+  }
+}
+
+/** [past input, present output] names of every state tensor the graph carries. */
+export function stateNames(c: DecoderConfig): [string, string][] {
+  const names: [string, string][] = [];
+  for (let l = 0; l < c.numLayers; l++) {
+    const parts = c.linearAttention?.isLinear[l] ? ['conv_state', 'recurrent_state'] : ['key', 'value'];
+    for (const p of parts) names.push([`past_key_values.${l}.${p}`, `present.${l}.${p}`]);
+  }
+  return names;
 }
 
 function emptyPast(c: DecoderConfig): Record<string, ort.Tensor> {
   const past: Record<string, ort.Tensor> = {};
   const empty = new ort.Tensor('float32', new Float32Array(0), [1, c.numKvHeads, 0, c.headDim]);
+  const la = c.linearAttention;
   for (let l = 0; l < c.numLayers; l++) {
-    past[`past_key_values.${l}.key`] = empty;
-    past[`past_key_values.${l}.value`] = empty;
+    if (la?.isLinear[l]) {
+      past[`past_key_values.${l}.conv_state`] = zeros([1, convChannels(la), la.convKernel - 1]);
+      past[`past_key_values.${l}.recurrent_state`] = zeros([1, la.numValueHeads, la.keyHeadDim, la.valueHeadDim]);
+    } else {
+      past[`past_key_values.${l}.key`] = empty;
+      past[`past_key_values.${l}.value`] = empty;
+    }
   }
   return past;
+}
+
+function zeros(dims: number[]): ort.Tensor {
+  return new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
 }
 
 export interface ForwardResult {
@@ -54,6 +111,7 @@ export interface StepTiming {
 export class DecoderModel {
   /** Time spent inside session.run versus the whole forward call, for benchmarks. */
   readonly timing: StepTiming = { runMs: 0, totalMs: 0 };
+  private readonly stateNames: [string, string][];
 
   private constructor(
     readonly source: string,
@@ -64,14 +122,17 @@ export class DecoderModel {
     readonly precision: Precision,
     readonly warnings: string[],
     readonly graphPath: string,
-  ) {}
+  ) {
+    this.stateNames = stateNames(config);
+  }
 
   static async load(path: string, options: LoadModelOptions = {}): Promise<DecoderModel> {
     const precision = options.precision ?? 'fp32';
     const checkpoint = await openCheckpoint(path);
     try {
-      const built = await buildDecoderGraph(checkpoint, { precision, cacheDirectory: options.cacheDirectory });
-      const embedding = await EmbeddingTable.load(checkpoint);
+      const built = await buildDecoderGraph(checkpoint, { precision, cacheDirectory: options.cacheDirectory, device: options.device });
+      // An int4 model's lookups read int8 rows: its own classifier is coarser than that.
+      const embedding = await EmbeddingTable.load(checkpoint, { int8: precision === 'int4' });
       const { session, device, warnings } = await createSession(built.modelPath, options.device ?? 'cpu', options.threads);
       return new DecoderModel(path, checkpoint.config, embedding, session, device, precision, warnings, built.modelPath);
     } finally {
@@ -86,6 +147,31 @@ export class DecoderModel {
   /** Runs `count` new positions given as input embeddings ([count * hidden]) on top of `state`'s cache. */
   async forward(state: DecoderState, embeds: Float32Array, count: number, logitsToKeep = 1): Promise<ForwardResult> {
     const started = performance.now();
+    const feeds = this.feeds(state, embeds, count, logitsToKeep);
+    const runStart = performance.now();
+    const out = await this.session.run(feeds);
+    this.timing.runMs += performance.now() - runStart;
+    for (const [past, present] of this.stateNames) state.past[past] = out[present]!;
+    state.length += count;
+    const result = { logits: out.logits!.data as Float32Array, hidden: out.last_hidden_state!.data as Float32Array };
+    this.timing.totalMs += performance.now() - started;
+    return result;
+  }
+
+  /**
+   * For benchmarks: the milliseconds of one session.run of this step, fetching the state outputs or
+   * only logits and hidden states (the difference is what returning the state to JavaScript costs).
+   * `state` is left as it was.
+   */
+  async timeRun(state: DecoderState, embeds: Float32Array, count: number, fetchState: boolean): Promise<number> {
+    const feeds = this.feeds(state, embeds, count, 1);
+    const fetches = ['logits', 'last_hidden_state', ...(fetchState ? this.stateNames.map(([, present]) => present) : [])];
+    const t = performance.now();
+    await this.session.run(feeds, fetches);
+    return performance.now() - t;
+  }
+
+  private feeds(state: DecoderState, embeds: Float32Array, count: number, logitsToKeep: number): Record<string, ort.Tensor> {
     const c = this.config;
     if (embeds.length !== count * c.hiddenSize) {
       throw new UserError(`forward got ${embeds.length} values for ${count} positions of width ${c.hiddenSize}.`, 'bad-input');
@@ -99,24 +185,13 @@ export class DecoderModel {
     }
     const positions = new BigInt64Array(count);
     for (let i = 0; i < count; i++) positions[i] = BigInt(state.length + i);
-    const feeds: Record<string, ort.Tensor> = {
+    return {
       ...state.past,
       inputs_embeds: new ort.Tensor('float32', embeds, [1, count, c.hiddenSize]),
       attention_mask: new ort.Tensor('int64', new BigInt64Array(total).fill(1n), [1, total]),
       position_ids: new ort.Tensor('int64', positions, [1, count]),
       logits_to_keep: new ort.Tensor('int64', BigInt64Array.of(BigInt(logitsToKeep)), [1]),
     };
-    const runStart = performance.now();
-    const out = await this.session.run(feeds);
-    this.timing.runMs += performance.now() - runStart;
-    for (let l = 0; l < c.numLayers; l++) {
-      state.past[`past_key_values.${l}.key`] = out[`present.${l}.key`]!;
-      state.past[`past_key_values.${l}.value`] = out[`present.${l}.value`]!;
-    }
-    state.length = total;
-    const result = { logits: out.logits!.data as Float32Array, hidden: out.last_hidden_state!.data as Float32Array };
-    this.timing.totalMs += performance.now() - started;
-    return result;
   }
 
   async dispose(): Promise<void> {

@@ -6,15 +6,15 @@
 // past_key_values.{i}.key/value [B,KVH,P,HD], logits_to_keep [1] i64 (how many last positions get
 // logits: a prefill needs 1, a latent step 0, so neither pays for vocabulary projections it discards);
 // outputs logits [B,L,V], last_hidden_state [B,S,H], present.{i}.key/value [B,KVH,T,HD].
-import { UserError } from '../../api';
+import { UserError, type Precision } from '../../api';
 import { DataType, GraphBuilder } from '../../onnx/graph';
 import type { WeightSource } from '../checkpoint';
 import { EMBED, FINAL_NORM, LM_HEAD, layerWeight } from '../checkpoint';
-import { inverseFrequencies, type DecoderConfig } from '../config';
-import { f32ToF16 } from '../dtype';
-import { quantizeInt4, INT4_BLOCK } from '../quantize';
+import { inverseFrequencies, type DecoderConfig, type RopeSpec } from '../config';
+import { f32ToF16Bits, toFloat32 } from '../dtype';
+import { quantizeInt4Rows, INT4_BLOCK, type Int4Weights } from '../quantize';
 
-export type Precision = 'fp32' | 'fp16' | 'int4';
+export type { Precision };
 
 export interface Rotary {
   cos: string;
@@ -30,6 +30,16 @@ export interface AttentionMask {
   perKvHead: string;
 }
 
+export interface GraphOptions {
+  /**
+   * fp16 weights multiplied in fp16 (activations cast around each matrix product; norms, softmax,
+   * residuals and the KV cache stay fp32), for GPU providers. Without it, fp16 weights are cast to
+   * fp32 inside the graph, which onnxruntime folds into fp32 constants: right for the CPU provider,
+   * which has no fp16 matrix kernels.
+   */
+  fp16MatMuls?: boolean;
+}
+
 export class DecoderGraphBuilder {
   protected readonly c: DecoderConfig;
 
@@ -38,6 +48,7 @@ export class DecoderGraphBuilder {
     config: DecoderConfig,
     protected readonly weights: WeightSource,
     protected readonly precision: Precision,
+    protected readonly options: GraphOptions = {},
   ) {
     this.c = config;
   }
@@ -73,7 +84,7 @@ export class DecoderGraphBuilder {
 
   protected async attention(l: number, x: string, rotary: Rotary, mask: AttentionMask): Promise<string> {
     const { g, c } = this;
-    let q = g.op('Reshape', [await this.linear(x, layerWeight(l, 'self_attn.q_proj')), g.constI64([0, 0, c.numHeads, c.headDim])]);
+    let q = g.op('Reshape', [await this.projectQuery(l, x), g.constI64([0, 0, c.numHeads, c.headDim])]);
     let k = g.op('Reshape', [await this.linear(x, layerWeight(l, 'self_attn.k_proj')), g.constI64([0, 0, c.numKvHeads, c.headDim])]);
     const v = g.op('Reshape', [await this.linear(x, layerWeight(l, 'self_attn.v_proj')), g.constI64([0, 0, c.numKvHeads, c.headDim])]);
     [q, k] = await this.normalizeQK(l, q, k);
@@ -94,7 +105,7 @@ export class DecoderGraphBuilder {
     // Grouped-query attention without repeating K/V: the queries of one KV head's group stacked as
     // rows, [B,KVH,groups*S,HD], so both products are plain batched matmuls on K/V as they are
     // (broadcasting K/V over a groups axis made ORT's MatMul several times slower at long context).
-    const qScaled = g.op('Mul', [q, g.scalarF32(1 / Math.sqrt(c.headDim))]);
+    const qScaled = g.op('Mul', [q, g.scalarF32(c.attentionScale ?? 1 / Math.sqrt(c.headDim))]);
     const qRows = g.op('Reshape', [qScaled, g.constI64([0, c.numKvHeads, -1, c.headDim])]);
     const scores = g.op('MatMul', [qRows, g.op('Transpose', [presentK], { perm: [0, 1, 3, 2] })]);
     const masked = g.op('Add', [g.op('Reshape', [scores, mask.perQueryHead]), mask.bias]);
@@ -102,6 +113,15 @@ export class DecoderGraphBuilder {
     const context = g.op('MatMul', [probs, presentV]); // [B,KVH,groups*S,HD]
     const heads = g.op('Reshape', [context, g.constI64([0, c.numHeads, -1, c.headDim])]);
     const merged = g.op('Reshape', [g.op('Transpose', [heads], { perm: [0, 2, 1, 3] }), g.constI64([0, 0, c.numHeads * c.headDim])]);
+    return this.projectOutput(l, merged);
+  }
+
+  /** Hooks around attention for gated variants (Qwen3.5 splits an output gate off q_proj). */
+  protected async projectQuery(l: number, x: string): Promise<string> {
+    return this.linear(x, layerWeight(l, 'self_attn.q_proj'));
+  }
+
+  protected async projectOutput(l: number, merged: string): Promise<string> {
     return this.linear(merged, layerWeight(l, 'self_attn.o_proj'));
   }
 
@@ -121,32 +141,43 @@ export class DecoderGraphBuilder {
   /** RMSNorm in the op pattern ORT fuses into SimplifiedLayerNormalization. */
   protected async rmsNorm(x: string, weightName: string): Promise<string> {
     const { g } = this;
-    const w = g.initializer(weightName, DataType.FLOAT, this.weights.shape(weightName), await this.requireWeight(weightName));
+    const w = g.initializer(weightName, DataType.FLOAT, this.weights.shape(weightName), await this.normWeight(weightName));
     const meanSquare = g.op('ReduceMean', [g.op('Pow', [x, g.scalarF32(2)])], { axes: [-1], keepdims: 1 });
     const rms = g.op('Sqrt', [g.op('Add', [meanSquare, g.scalarF32(this.c.rmsNormEps)])]);
     return g.op('Mul', [g.op('Div', [x, rms]), w]);
   }
 
+  /** The multiplier an RMSNorm applies, as stored here; Gemma stores it minus one. */
+  protected async normWeight(weightName: string): Promise<Float32Array> {
+    return this.requireWeight(weightName);
+  }
+
   /** y = x W^T (+ b) for a PyTorch Linear stored as [out, in], in the configured precision. */
   protected async linear(x: string, prefix: string, weightName = `${prefix}.weight`): Promise<string> {
     const { g } = this;
-    const w = await this.requireWeight(weightName);
-    const [out, inner] = this.weights.shape(weightName) as [number, number];
+    const [out, inner] = this.checkWeight(weightName) as [number, number];
     let y: string;
     if (this.precision === 'int4') {
-      const q = quantizeInt4(w, out, inner);
+      const blocksPerRow = Math.ceil(inner / INT4_BLOCK);
+      const q: Int4Weights = { packed: new Uint8Array(out * blocksPerRow * (INT4_BLOCK / 2)), scales: new Float32Array(out * blocksPerRow), blocksPerRow };
+      await this.forRowChunks(weightName, out, inner, (rows, first, count) => quantizeInt4Rows(rows, count, inner, q, first));
       g.useOpset('com.microsoft', 1);
       const packed = g.initializer(`${weightName}.q4`, DataType.UINT8, [out, q.blocksPerRow, INT4_BLOCK / 2], q.packed);
       const scales = g.initializer(`${weightName}.scales`, DataType.FLOAT, [out * q.blocksPerRow], q.scales);
       // accuracy_level 4 computes with int8-quantized activations, as llama.cpp's Q4_0 kernels do.
       y = g.op('MatMulNBits', [x, packed, scales], { K: inner, N: out, bits: 4, block_size: INT4_BLOCK, accuracy_level: 4 }, { domain: 'com.microsoft' });
     } else {
-      const t = transpose(w, out, inner);
-      const wt =
-        this.precision === 'fp16'
-          ? g.op('Cast', [g.initializer(`${weightName}.t`, DataType.FLOAT16, [inner, out], f32ToF16(t))], { to: DataType.FLOAT })
-          : g.initializer(`${weightName}.t`, DataType.FLOAT, [inner, out], t);
-      y = g.op('MatMul', [x, wt]);
+      const fp16 = this.precision === 'fp16';
+      const t = fp16 ? new Uint16Array(out * inner) : new Float32Array(out * inner);
+      await this.forRowChunks(weightName, out, inner, (rows, first, count) => transposeRows(rows, count, inner, out, first, t));
+      if (!fp16) {
+        y = g.op('MatMul', [x, g.initializer(`${weightName}.t`, DataType.FLOAT, [inner, out], t)]);
+      } else {
+        const w16 = g.initializer(`${weightName}.t`, DataType.FLOAT16, [inner, out], t);
+        y = this.options.fp16MatMuls
+          ? g.op('Cast', [g.op('MatMul', [g.op('Cast', [x], { to: DataType.FLOAT16 }), w16])], { to: DataType.FLOAT })
+          : g.op('MatMul', [x, g.op('Cast', [w16], { to: DataType.FLOAT })]);
+      }
     }
     const biasName = `${prefix}.bias`;
     if (this.weights.has(biasName)) {
@@ -161,9 +192,9 @@ export class DecoderGraphBuilder {
   }
 
   /** cos/sin of position * inverse frequency, shared by all layers: [B,1,S,HD/2]. */
-  protected rotaryTables(positions: string): Rotary {
+  protected rotaryTables(positions: string, rope?: RopeSpec): Rotary {
     const { g } = this;
-    const invFreq = g.constF32(inverseFrequencies(this.c));
+    const invFreq = g.constF32(inverseFrequencies(this.c, rope));
     const pos = g.op('Unsqueeze', [g.op('Cast', [positions], { to: DataType.FLOAT }), g.constI64([2])]);
     const freqs = g.op('Unsqueeze', [g.op('Mul', [pos, invFreq]), g.constI64([1])]);
     let cos = g.op('Cos', [freqs]);
@@ -176,9 +207,19 @@ export class DecoderGraphBuilder {
   }
 
   /** Rotates x [B,heads,S,HD]: halves (Hugging Face) or interleaved pairs (llama2.c). */
-  protected rope(x: string, { cos, sin }: Rotary): string {
+  protected rope(x: string, rotary: Rotary): string {
     const { g, c } = this;
-    const half = c.headDim / 2;
+    // Partial rotary (Qwen3.5): only the first rotaryDim dimensions turn, the rest pass through.
+    const dim = c.rotaryDim ?? c.headDim;
+    if (dim === c.headDim) return this.rotate(x, dim, rotary);
+    const turned = g.op('Slice', [x, g.constI64([0]), g.constI64([dim]), g.constI64([3])]);
+    const kept = g.op('Slice', [x, g.constI64([dim]), g.constI64([c.headDim]), g.constI64([3])]);
+    return g.op('Concat', [this.rotate(turned, dim, rotary), kept], { axis: 3 });
+  }
+
+  private rotate(x: string, dim: number, { cos, sin }: Rotary): string {
+    const { g, c } = this;
+    const half = dim / 2;
     const interleaved = c.ropeInterleaved;
     const src = interleaved ? g.op('Reshape', [x, g.constI64([0, 0, 0, half, 2])]) : x;
     const axis = interleaved ? 4 : 3;
@@ -188,11 +229,14 @@ export class DecoderGraphBuilder {
     const first = g.op('Sub', [g.op('Mul', [a, cos]), g.op('Mul', [b, sin])]);
     const second = g.op('Add', [g.op('Mul', [b, cos]), g.op('Mul', [a, sin])]);
     const joined = g.op('Concat', [first, second], { axis });
-    return interleaved ? g.op('Reshape', [joined, g.constI64([0, 0, 0, c.headDim])]) : joined;
+    return interleaved ? g.op('Reshape', [joined, g.constI64([0, 0, 0, dim])]) : joined;
   }
 
-  /** Additive mask [B,1,1,S,T] (causal over the cache plus the padding mask) and the score shapes. */
-  protected attentionMask(embeds: string, attentionMask: string): AttentionMask {
+  /**
+   * Additive mask [B,1,1,S,T] (causal over the cache plus the padding mask) and the score shapes;
+   * with `window`, a query also sees only keys less than `window` positions back (sliding window).
+   */
+  protected attentionMask(embeds: string, attentionMask: string, window?: number): AttentionMask {
     const { g, c } = this;
     const scalar = (shapeOf: string, index: number) => g.op('Gather', [g.op('Shape', [shapeOf]), g.constI64([index], [])], { axis: 0 });
     const total = scalar(attentionMask, 1);
@@ -201,7 +245,10 @@ export class DecoderGraphBuilder {
     const one = g.constI64([1], []);
     const keyIndex = g.op('Range', [g.constI64([0], []), total, one]);
     const queryIndex = g.op('Range', [past, total, one]);
-    const causal = g.op('LessOrEqual', [g.op('Unsqueeze', [keyIndex, g.constI64([0])]), g.op('Unsqueeze', [queryIndex, g.constI64([1])])]);
+    const keys = g.op('Unsqueeze', [keyIndex, g.constI64([0])]);
+    const queries = g.op('Unsqueeze', [queryIndex, g.constI64([1])]);
+    let causal = g.op('LessOrEqual', [keys, queries]);
+    if (window !== undefined) causal = g.op('And', [causal, g.op('Less', [g.op('Sub', [queries, keys]), g.constI64([window], [])])]);
     const notPadded = g.op('Cast', [attentionMask], { to: DataType.BOOL });
     const allowed = g.op('And', [g.op('Unsqueeze', [causal, g.constI64([0, 1, 2])]), g.op('Unsqueeze', [notPadded, g.constI64([1, 2, 3])])]);
     // The lowest finite float rather than -inf keeps fully masked rows finite.
@@ -213,7 +260,23 @@ export class DecoderGraphBuilder {
     return { bias, perQueryHead, perKvHead };
   }
 
-  protected async requireWeight(name: string): Promise<Float32Array> {
+  /**
+   * A linear weight's stored [out, inner] rows as float32, a few MB at a time: a large matrix (a
+   * 150k-token classifier) never exists whole as float32, only as its stored bytes and the output.
+   * Linear weights are read here, not through requireWeight.
+   */
+  private async forRowChunks(name: string, out: number, inner: number, use: (rows: Float32Array, first: number, count: number) => void): Promise<void> {
+    const { dtype, bytes } = await this.weights.readStored(name);
+    const size = dtype === 'f32' ? 4 : 2;
+    const chunk = Math.max(1, Math.floor((4 << 20) / (inner * 4)));
+    for (let first = 0; first < out; first += chunk) {
+      const count = Math.min(chunk, out - first);
+      use(toFloat32(dtype, bytes.subarray(first * inner * size, (first + count) * inner * size)), first, count);
+    }
+  }
+
+  /** The tensor's shape, once it is known to exist with the shape config.json implies. */
+  protected checkWeight(name: string): number[] {
     if (!this.weights.has(name)) {
       throw new UserError(`The checkpoint has no tensor "${name}", which a ${this.c.family} model needs. The download may be incomplete, or config.json does not match the weights.`, 'model-invalid');
     }
@@ -222,10 +285,15 @@ export class DecoderGraphBuilder {
     if (expected && (expected.length !== actual.length || expected.some((d, i) => d !== actual[i]))) {
       throw new UserError(`Tensor "${name}" has shape [${actual.join(', ')}] but config.json implies [${expected.join(', ')}].`, 'model-invalid');
     }
+    return actual;
+  }
+
+  protected async requireWeight(name: string): Promise<Float32Array> {
+    this.checkWeight(name);
     return this.weights.read(name);
   }
 
-  private expectedShape(name: string): number[] | undefined {
+  protected expectedShape(name: string): number[] | undefined {
     const c = this.c;
     const q = c.numHeads * c.headDim;
     const kv = c.numKvHeads * c.headDim;
@@ -243,11 +311,12 @@ export class DecoderGraphBuilder {
   }
 }
 
-function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(w.length);
-  for (let r = 0; r < rows; r++) {
-    const base = r * cols;
-    for (let col = 0; col < cols; col++) out[col * rows + r] = w[base + col]!;
+/** Writes `count` rows (of `cols` values) of a [rows, cols] matrix, from row `first`, into its transpose `t` (float32, or fp16 bits). */
+function transposeRows(w: Float32Array, count: number, cols: number, rows: number, first: number, t: Float32Array | Uint16Array): void {
+  const half = t instanceof Uint16Array;
+  for (let local = 0; local < count; local++) {
+    const r = first + local;
+    const base = local * cols;
+    for (let col = 0; col < cols; col++) t[col * rows + r] = half ? f32ToF16Bits(w[base + col]!) : w[base + col]!;
   }
-  return out;
 }

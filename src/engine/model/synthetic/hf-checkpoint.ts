@@ -1,5 +1,6 @@
 // Generated Hugging Face checkpoints: the real file set and real key/tensor names of Llama, Qwen2,
-// Qwen3 and Mistral, with random weights and a byte-level BPE tokenizer learned from a small
+// Qwen3, Mistral and Gemma 3 (nested multimodal or flat text), as transformers 4 or 5 writes them,
+// with random weights and a byte-level BPE tokenizer learned from a small
 // built-in corpus. Demo teams run on them offline; tests and benchmarks use them as fixtures.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,8 +11,16 @@ import {
   type SafetensorsTensor,
   type StoredDType,
 } from './safetensors-writer';
+import { qwen35Config, qwen35TensorPlan, type Qwen35Options } from './qwen3_5-checkpoint';
 
-export type Family = 'llama' | 'qwen2' | 'qwen3' | 'mistral';
+export type Family = 'llama' | 'qwen2' | 'qwen3' | 'mistral' | 'gemma3' | 'qwen3_5';
+
+/**
+ * How `save_pretrained` wrote the folder. transformers 4: top-level rope_theta / rope_scaling,
+ * torch_dtype, the chat template inside tokenizer_config.json. transformers 5 (5.3, as the
+ * RecursiveMAS release): RoPE only under rope_parameters, dtype, chat_template.jinja.
+ */
+export type CheckpointLayout = 'transformers4' | 'transformers5';
 
 export interface TinyModelSpec {
   family: Family;
@@ -32,6 +41,25 @@ export interface TinyModelSpec {
   maxPositionEmbeddings?: number;
   /** Llama 3.1-style rope_scaling (llama only). */
   ropeScalingLlama3?: boolean;
+  /** Default transformers4. */
+  layout?: CheckpointLayout;
+  /** Gemma 3 only: the 4B-it multimodal wrapper (default: text_config, language_model. tensors, a small vision tower) or flat gemma3_text. */
+  gemma3?: {
+    multimodal?: boolean;
+    /** Default 16. */
+    slidingWindow?: number;
+    /** Every pattern-th layer is full attention; default 6. */
+    slidingWindowPattern?: number;
+    /** The sliding layers' RoPE base; default 10000. */
+    ropeLocalTheta?: number;
+    /** Linear RoPE scaling of the full layers (the 4B uses 8). */
+    ropeLinearFactor?: number;
+    /** Default headDim (llama.cpp assumes that). */
+    queryPreAttnScalar?: number;
+    finalLogitSoftcapping?: number;
+  };
+  /** Qwen3.5 only: layout and linear-attention shapes (see qwen3_5-checkpoint.ts). */
+  qwen3_5?: Qwen35Options;
   /** Number of safetensors shards; 1 or absent writes a single model.safetensors. */
   shards?: number;
   seed?: number;
@@ -47,8 +75,9 @@ export interface TinyModelSpec {
 export interface TinyModel {
   dir: string;
   spec: TinyModelSpec;
+  /** config.json as written (a multimodal Gemma 3's decoder keys are under text_config). */
   config: any;
-  /** Values as STORED (after bf16/f16 rounding); empty when keepTensors is false. */
+  /** Values as STORED (after bf16/f16 rounding), by stored name (see storedTensorName); empty when keepTensors is false. */
   tensors: Map<string, { shape: number[]; data: Float32Array }>;
   /** Token id -> token string (byte-level characters), added tokens included. */
   vocab: string[];
@@ -374,6 +403,32 @@ const MISTRAL_TEMPLATE = `{%- if messages and messages[0]['role'] == 'system' %}
 {%- endfor %}
 `;
 
+// Gemma: no system role (a system message opens the first user turn), the assistant is "model".
+const GEMMA3_TEMPLATE = `{{- bos_token }}
+{%- if messages and messages[0]['role'] == 'system' %}
+{%- set system_text = messages[0]['content'] + '\\n\\n' %}
+{%- set loop_messages = messages[1:] %}
+{%- else %}
+{%- set system_text = '' %}
+{%- set loop_messages = messages %}
+{%- endif %}
+{%- for message in loop_messages %}
+{%- if message['role'] == 'assistant' %}
+{%- set role = 'model' %}
+{%- else %}
+{%- set role = message['role'] %}
+{%- endif %}
+{%- if loop.first %}
+{{- '<start_of_turn>' + role + '\\n' + system_text + message['content'] | trim + '<end_of_turn>\\n' }}
+{%- else %}
+{{- '<start_of_turn>' + role + '\\n' + message['content'] | trim + '<end_of_turn>\\n' }}
+{%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+{{- '<start_of_turn>model\\n' }}
+{%- endif %}
+`;
+
 const QWEN2_ADDED: AddedTokenDef[] = [
   { content: '<|endoftext|>', special: true },
   { content: '<|im_start|>', special: true },
@@ -381,6 +436,27 @@ const QWEN2_ADDED: AddedTokenDef[] = [
   { content: '<tool_call>', special: false },
   { content: '</tool_call>', special: false },
 ];
+
+const QWEN3_INFO: FamilyInfo = {
+  modelType: 'qwen3',
+  architecture: 'Qwen3ForCausalLM',
+  // As in Qwen3's files, <think> and </think> are added tokens but not special ones.
+  added: [...QWEN2_ADDED, { content: '<think>', special: false }, { content: '</think>', special: false }],
+  addedFirst: false,
+  bosToken: null,
+  eosToken: '<|im_end|>',
+  padToken: '<|endoftext|>',
+  configEos: ['<|im_end|>'],
+  generationEos: ['<|im_end|>', '<|endoftext|>'],
+  postProcessorBos: false,
+  splitPattern: QWEN_SPLIT,
+  normalizer: { type: 'NFC' },
+  ignoreMerges: false,
+  pairMerges: true,
+  tokenizerClass: 'Qwen2Tokenizer',
+  chatTemplate: QWEN3_TEMPLATE,
+  defaults: { ropeTheta: 1_000_000, rmsNormEps: 1e-6, maxPositionEmbeddings: 40960, tie: true },
+};
 
 const FAMILIES: Record<Family, FamilyInfo> = {
   qwen2: {
@@ -402,25 +478,13 @@ const FAMILIES: Record<Family, FamilyInfo> = {
     chatTemplate: CHATML_TEMPLATE,
     defaults: { ropeTheta: 1_000_000, rmsNormEps: 1e-6, maxPositionEmbeddings: 32768, tie: true },
   },
-  qwen3: {
-    modelType: 'qwen3',
-    architecture: 'Qwen3ForCausalLM',
-    // As in Qwen3's files, <think> and </think> are added tokens but not special ones.
-    added: [...QWEN2_ADDED, { content: '<think>', special: false }, { content: '</think>', special: false }],
-    addedFirst: false,
-    bosToken: null,
-    eosToken: '<|im_end|>',
-    padToken: '<|endoftext|>',
-    configEos: ['<|im_end|>'],
-    generationEos: ['<|im_end|>', '<|endoftext|>'],
-    postProcessorBos: false,
-    splitPattern: QWEN_SPLIT,
-    normalizer: { type: 'NFC' },
-    ignoreMerges: false,
-    pairMerges: true,
-    tokenizerClass: 'Qwen2Tokenizer',
-    chatTemplate: QWEN3_TEMPLATE,
-    defaults: { ropeTheta: 1_000_000, rmsNormEps: 1e-6, maxPositionEmbeddings: 40960, tie: true },
+  qwen3: QWEN3_INFO,
+  // Qwen3.5 keeps Qwen3's chat tokens and template (its vision tokens are left out here).
+  qwen3_5: {
+    ...QWEN3_INFO,
+    modelType: 'qwen3_5',
+    architecture: 'Qwen3_5ForConditionalGeneration',
+    defaults: { ropeTheta: 10_000_000, rmsNormEps: 1e-6, maxPositionEmbeddings: 262144, tie: true },
   },
   llama: {
     modelType: 'llama',
@@ -475,6 +539,36 @@ const FAMILIES: Record<Family, FamilyInfo> = {
     chatTemplate: MISTRAL_TEMPLATE,
     defaults: { ropeTheta: 1_000_000, rmsNormEps: 1e-5, maxPositionEmbeddings: 32768, tie: false },
   },
+  // Real Gemma 3 uses a SentencePiece BPE with byte fallback; ours is byte-level, with Gemma's
+  // special tokens first (<pad>, <eos>, <bos>, <unk> at Gemma's ids 0..3) and its turn markers.
+  gemma3: {
+    modelType: 'gemma3',
+    architecture: 'Gemma3ForConditionalGeneration',
+    added: [
+      { content: '<pad>', special: true },
+      { content: '<eos>', special: true },
+      { content: '<bos>', special: true },
+      { content: '<unk>', special: true },
+      { content: '<start_of_turn>', special: true },
+      { content: '<end_of_turn>', special: true },
+    ],
+    addedFirst: true,
+    bosToken: '<bos>',
+    eosToken: '<eos>',
+    padToken: '<pad>',
+    unkToken: '<unk>',
+    configEos: ['<eos>', '<end_of_turn>'],
+    generationEos: ['<eos>', '<end_of_turn>'],
+    addBosToken: true,
+    postProcessorBos: true,
+    splitPattern: null,
+    normalizer: null,
+    ignoreMerges: false,
+    pairMerges: false,
+    tokenizerClass: 'GemmaTokenizer',
+    chatTemplate: GEMMA3_TEMPLATE,
+    defaults: { ropeTheta: 1_000_000, rmsNormEps: 1e-6, maxPositionEmbeddings: 131072, tie: true },
+  },
 };
 
 export function familyInfo(family: Family): Readonly<FamilyInfo> {
@@ -487,7 +581,23 @@ export function familyInfo(family: Family): Readonly<FamilyInfo> {
 interface TensorPlanEntry {
   name: string;
   shape: number[];
-  kind: 'matrix' | 'norm' | 'bias';
+  /** gemmaNorm: Gemma stores RMSNorm multipliers minus one. */
+  kind: 'matrix' | 'norm' | 'gemmaNorm' | 'bias';
+}
+
+function isGemma3Multimodal(spec: TinyModelSpec): boolean {
+  return spec.family === 'gemma3' && spec.gemma3?.multimodal !== false;
+}
+
+/**
+ * The name a decoder tensor (model.layers.0..., lm_head.weight) is stored under: a multimodal
+ * Gemma 3 keeps the decoder under language_model.model. (transformers 4) or
+ * model.language_model. (transformers 5).
+ */
+export function storedTensorName(spec: TinyModelSpec, name: string): string {
+  if (!isGemma3Multimodal(spec)) return name;
+  if (spec.layout === 'transformers5') return name.startsWith('model.') ? `model.language_model.${name.slice('model.'.length)}` : name;
+  return `language_model.${name}`;
 }
 
 export function headDimOf(spec: TinyModelSpec): number {
@@ -495,15 +605,18 @@ export function headDimOf(spec: TinyModelSpec): number {
 }
 
 function tensorPlan(spec: TinyModelSpec, tie: boolean): TensorPlanEntry[] {
+  if (spec.family === 'qwen3_5') return qwen35TensorPlan(spec, headDimOf(spec), tie);
   const H = spec.hiddenSize;
   const I = spec.intermediateSize;
   const hd = headDimOf(spec);
   const q = spec.numHeads * hd;
   const kv = spec.numKvHeads * hd;
+  const gemma = spec.family === 'gemma3';
+  const norm = gemma ? 'gemmaNorm' : 'norm';
   const plan: TensorPlanEntry[] = [{ name: 'model.embed_tokens.weight', shape: [spec.vocabSize, H], kind: 'matrix' }];
   for (let i = 0; i < spec.numLayers; i++) {
     const p = `model.layers.${i}.`;
-    plan.push({ name: p + 'input_layernorm.weight', shape: [H], kind: 'norm' });
+    plan.push({ name: p + 'input_layernorm.weight', shape: [H], kind: norm });
     plan.push({ name: p + 'self_attn.q_proj.weight', shape: [q, H], kind: 'matrix' });
     plan.push({ name: p + 'self_attn.k_proj.weight', shape: [kv, H], kind: 'matrix' });
     plan.push({ name: p + 'self_attn.v_proj.weight', shape: [kv, H], kind: 'matrix' });
@@ -512,22 +625,35 @@ function tensorPlan(spec: TinyModelSpec, tie: boolean): TensorPlanEntry[] {
       plan.push({ name: p + 'self_attn.k_proj.bias', shape: [kv], kind: 'bias' });
       plan.push({ name: p + 'self_attn.v_proj.bias', shape: [kv], kind: 'bias' });
     }
-    if (spec.family === 'qwen3') {
-      plan.push({ name: p + 'self_attn.q_norm.weight', shape: [hd], kind: 'norm' });
-      plan.push({ name: p + 'self_attn.k_norm.weight', shape: [hd], kind: 'norm' });
+    if (spec.family === 'qwen3' || gemma) {
+      plan.push({ name: p + 'self_attn.q_norm.weight', shape: [hd], kind: norm });
+      plan.push({ name: p + 'self_attn.k_norm.weight', shape: [hd], kind: norm });
     }
     plan.push({ name: p + 'self_attn.o_proj.weight', shape: [H, q], kind: 'matrix' });
-    plan.push({ name: p + 'post_attention_layernorm.weight', shape: [H], kind: 'norm' });
+    plan.push({ name: p + 'post_attention_layernorm.weight', shape: [H], kind: norm });
+    if (gemma) {
+      plan.push({ name: p + 'pre_feedforward_layernorm.weight', shape: [H], kind: norm });
+      plan.push({ name: p + 'post_feedforward_layernorm.weight', shape: [H], kind: norm });
+    }
     plan.push({ name: p + 'mlp.gate_proj.weight', shape: [I, H], kind: 'matrix' });
     plan.push({ name: p + 'mlp.up_proj.weight', shape: [I, H], kind: 'matrix' });
     plan.push({ name: p + 'mlp.down_proj.weight', shape: [H, I], kind: 'matrix' });
   }
-  plan.push({ name: 'model.norm.weight', shape: [H], kind: 'norm' });
+  plan.push({ name: 'model.norm.weight', shape: [H], kind: norm });
   if (!tie) plan.push({ name: 'lm_head.weight', shape: [spec.vocabSize, H], kind: 'matrix' });
-  return plan;
+  const named = plan.map((e) => ({ ...e, name: storedTensorName(spec, e.name) }));
+  if (isGemma3Multimodal(spec)) {
+    // A token vision tower and projector: present as in the real files, never read by the decoder.
+    const v = spec.layout === 'transformers5' ? 'model.' : '';
+    named.push({ name: `${v}vision_tower.vision_model.embeddings.patch_embedding.weight`, shape: [VISION_HIDDEN, 3, 2, 2], kind: 'matrix' });
+    named.push({ name: `${v}vision_tower.vision_model.post_layernorm.weight`, shape: [VISION_HIDDEN], kind: 'norm' });
+    named.push({ name: `${v}multi_modal_projector.mm_input_projection_weight`, shape: [VISION_HIDDEN, H], kind: 'matrix' });
+  }
+  return named;
 }
 
 const CHUNK = 1 << 20;
+const VISION_HIDDEN = 32;
 
 /** Values of one tensor: every tensor has its own stream, so tying or sharding changes nothing else. */
 function* generateTensor(entry: TensorPlanEntry, seed: number, scale: number): Iterable<Float32Array> {
@@ -537,6 +663,7 @@ function* generateTensor(entry: TensorPlanEntry, seed: number, scale: number): I
     const out = new Float32Array(Math.min(CHUNK, total - done));
     if (entry.kind === 'matrix') rng.fillNormal(out, scale);
     else if (entry.kind === 'norm') rng.fillNormal(out, 0.1, 1);
+    else if (entry.kind === 'gemmaNorm') rng.fillNormal(out, 0.1, 0);
     else rng.fillNormal(out, 0.5 * scale);
     yield out;
   }
@@ -668,7 +795,106 @@ function torchDtype(d: StoredDType): string {
 }
 
 function buildConfig(spec: TinyModelSpec, info: FamilyInfo, idOf: Map<string, number>, tie: boolean): Record<string, unknown> {
+  const c = spec.family === 'gemma3' ? buildGemma3Config(spec, info, idOf, tie) : buildLlamaLikeConfig(spec, info, idOf, tie);
+  return spec.layout === 'transformers5' ? asTransformers5(c) : c;
+}
+
+const TRANSFORMERS5_VERSION = '5.3.0';
+
+/** What transformers 5's save_pretrained changes: RoPE moves into rope_parameters, torch_dtype becomes dtype. */
+function asTransformers5(c: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(c)) {
+    if (k === 'rope_theta' || k === 'rope_scaling') continue;
+    if (k === 'torch_dtype') out.dtype = v;
+    else if (k === 'transformers_version') out[k] = TRANSFORMERS5_VERSION;
+    else if (k === 'text_config') out[k] = asTransformers5(v as Record<string, unknown>);
+    else out[k] = v;
+    if (k === 'rms_norm_eps' && 'rope_theta' in c) {
+      // Gemma 3 already wrote per-layer-type rope_parameters; the others get a flat one.
+      const scaling = (c.rope_scaling as Record<string, unknown> | null) ?? { rope_type: 'default' };
+      out.rope_parameters = { ...scaling, rope_theta: c.rope_theta };
+    }
+  }
+  return out;
+}
+
+function buildGemma3Config(spec: TinyModelSpec, info: FamilyInfo, idOf: Map<string, number>, tie: boolean): Record<string, unknown> {
+  const g = spec.gemma3 ?? {};
+  const t5 = spec.layout === 'transformers5';
+  const pattern = g.slidingWindowPattern ?? 6;
+  const localTheta = g.ropeLocalTheta ?? 10000;
+  const theta = spec.ropeTheta ?? info.defaults.ropeTheta;
+  const scaling = g.ropeLinearFactor ? { factor: g.ropeLinearFactor, rope_type: 'linear' } : null;
+  const eos = info.configEos.map((n) => idOf.get(n)!);
+  const text: Record<string, unknown> = {
+    architectures: ['Gemma3ForCausalLM'],
+    attention_bias: false,
+    attention_dropout: 0.0,
+    attn_logit_softcapping: null,
+    bos_token_id: idOf.get('<bos>')!,
+    eos_token_id: eos,
+    final_logit_softcapping: g.finalLogitSoftcapping ?? null,
+    head_dim: headDimOf(spec),
+    hidden_activation: 'gelu_pytorch_tanh',
+    hidden_size: spec.hiddenSize,
+    initializer_range: 0.02,
+    intermediate_size: spec.intermediateSize,
+  };
+  if (t5) text.layer_types = Array.from({ length: spec.numLayers }, (_, i) => ((i + 1) % pattern ? 'sliding_attention' : 'full_attention'));
+  Object.assign(text, {
+    max_position_embeddings: maxPositionsOf(spec, info),
+    model_type: 'gemma3_text',
+    num_attention_heads: spec.numHeads,
+    num_hidden_layers: spec.numLayers,
+    num_key_value_heads: spec.numKvHeads,
+    pad_token_id: idOf.get('<pad>')!,
+    query_pre_attn_scalar: g.queryPreAttnScalar ?? headDimOf(spec),
+    rms_norm_eps: spec.rmsNormEps ?? info.defaults.rmsNormEps,
+  });
+  if (t5) {
+    text.rope_parameters = {
+      full_attention: { ...(scaling ?? { rope_type: 'default' }), rope_theta: theta },
+      sliding_attention: { rope_type: 'default', rope_theta: localTheta },
+    };
+  } else {
+    Object.assign(text, { rope_local_base_freq: localTheta, rope_scaling: scaling, rope_theta: theta });
+  }
+  text.sliding_window = g.slidingWindow ?? 16;
+  if (!t5) text.sliding_window_pattern = pattern;
+  Object.assign(text, { use_bidirectional_attention: false, use_cache: true, vocab_size: spec.vocabSize });
+  if (!isGemma3Multimodal(spec)) {
+    return { ...text, tie_word_embeddings: tie, torch_dtype: torchDtype(spec.dtype ?? 'F32'), transformers_version: '4.55.0' };
+  }
+  const { architectures: _a, bos_token_id: _b, eos_token_id: _e, pad_token_id: _p, ...nested } = text;
+  return {
+    architectures: [info.architecture],
+    boi_token_index: idOf.get('<start_of_turn>')!,
+    eoi_token_index: idOf.get('<end_of_turn>')!,
+    eos_token_id: eos,
+    image_token_index: idOf.get('<unk>')!,
+    initializer_range: 0.02,
+    mm_tokens_per_image: 256,
+    model_type: 'gemma3',
+    text_config: nested,
+    torch_dtype: torchDtype(spec.dtype ?? 'F32'),
+    transformers_version: '4.55.0',
+    vision_config: {
+      hidden_size: VISION_HIDDEN,
+      image_size: 16,
+      intermediate_size: 64,
+      model_type: 'siglip_vision_model',
+      num_attention_heads: 2,
+      num_hidden_layers: 0,
+      patch_size: 2,
+      vision_use_head: false,
+    },
+  };
+}
+
+function buildLlamaLikeConfig(spec: TinyModelSpec, info: FamilyInfo, idOf: Map<string, number>, tie: boolean): Record<string, unknown> {
   const ids = (names: string[]) => (names.length === 1 ? idOf.get(names[0]!)! : names.map((n) => idOf.get(n)!));
+  if (spec.family === 'qwen3_5') return qwen35Config(spec, headDimOf(spec), { bos: idOf.get('<|endoftext|>')!, eos: ids(info.configEos) }, tie, torchDtype(spec.dtype ?? 'F32'));
   const family = spec.family;
   const maxPos = maxPositionsOf(spec, info);
   const c: Record<string, unknown> = {
@@ -721,12 +947,17 @@ function validateSpec(spec: TinyModelSpec): void {
   if (!Number.isInteger(hd) || hd % 2 !== 0) throw new Error(`head dim must be an even integer, got ${hd}`);
   if (spec.numHeads % spec.numKvHeads !== 0) throw new Error(`numHeads ${spec.numHeads} is not a multiple of numKvHeads ${spec.numKvHeads}`);
   if (spec.ropeScalingLlama3 && spec.family !== 'llama') throw new Error('ropeScalingLlama3 applies to the llama family only');
+  if (spec.gemma3 && spec.family !== 'gemma3') throw new Error('gemma3 options apply to the gemma3 family only');
   if (spec.vocabSize < 256 + FAMILIES[spec.family].added.length) {
     throw new Error(`vocabSize ${spec.vocabSize} is below the 256 byte tokens plus ${FAMILIES[spec.family].added.length} added tokens`);
   }
 }
 
-/** Writes config.json, generation_config.json, weights, tokenizer.json, tokenizer_config.json, special_tokens_map.json. */
+/**
+ * Writes config.json, generation_config.json, weights, tokenizer.json, tokenizer_config.json,
+ * special_tokens_map.json, and in the transformers-5 layout chat_template.jinja (the template is
+ * then not in tokenizer_config.json).
+ */
 export async function writeTinyHfModel(dir: string, spec: TinyModelSpec): Promise<TinyModel> {
   validateSpec(spec);
   const info = FAMILIES[spec.family];
@@ -746,9 +977,14 @@ export async function writeTinyHfModel(dir: string, spec: TinyModelSpec): Promis
   const genEos = info.generationEos.map((t) => tok.idOf.get(t)!);
   generation.eos_token_id = genEos.length === 1 ? genEos[0] : genEos;
   if (info.padToken) generation.pad_token_id = tok.idOf.get(info.padToken);
-  generation.transformers_version = '4.51.0';
+  const t5 = spec.layout === 'transformers5';
+  generation.transformers_version = t5 ? TRANSFORMERS5_VERSION : '4.51.0';
   writeJson('generation_config.json', generation);
   writeJson('tokenizer.json', tok.tokenizerJson);
+  if (t5) {
+    delete tok.tokenizerConfig.chat_template;
+    writeFileSync(join(dir, 'chat_template.jinja'), info.chatTemplate);
+  }
   writeJson('tokenizer_config.json', tok.tokenizerConfig);
   writeJson('special_tokens_map.json', tok.specialMap);
 
@@ -756,7 +992,12 @@ export async function writeTinyHfModel(dir: string, spec: TinyModelSpec): Promis
   const params = plan.reduce((s, e) => s + e.shape.reduce((a, b) => a * b, 1), 0);
   const keep = spec.keepTensors ?? params <= 64 * 1024 * 1024;
   const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
+  // Gemma multiplies embeddings by sqrt(hidden): its table is that much smaller, so the scaled
+  // token vectors have the other families' size (a large one would drown every layer's output).
+  const embedName = storedTensorName(spec, 'model.embed_tokens.weight');
+  const scaleOf = (e: TensorPlanEntry) => (spec.family === 'gemma3' && e.name === embedName ? scale / Math.sqrt(spec.hiddenSize) : scale);
   const entries: SafetensorsTensor[] = plan.map((e) => {
+    const scale = scaleOf(e);
     if (keep) {
       const total = e.shape.reduce((a, b) => a * b, 1);
       const data = roundTo(dtype, concatChunks(generateTensor(e, seed, scale), total));
