@@ -54,6 +54,8 @@ for (const f of ['extension.cjs', 'runtime.mjs', 'webview.js', 'webview.css']) c
 cpSync(join(root, 'media'), join(stage, 'media'), { recursive: true });
 mkdirSync(join(stage, 'models'), { recursive: true });
 for (const f of readdirSync(join(root, 'models')).filter((n) => n.endsWith('.json'))) cpSync(join(root, 'models', f), join(stage, 'models', f));
+// The presets' wording (prompt sets) sits beside them.
+cpSync(join(root, 'models', 'prompts'), join(stage, 'models', 'prompts'), { recursive: true });
 
 // The runtime (dist/runtime.mjs) resolves onnxruntime-node from dist/node_modules. vsce leaves a
 // top-level node_modules out when dependency detection is off, so the package lives under dist/.

@@ -2,17 +2,21 @@
 // same ModelStore the extension uses. A preset pull fetches every repository the team needs, with the
 // file globs and revisions its preset names.
 // Exit codes: 0 ok, 1 failed, 2 bad usage, 3 not downloaded (rm of an absent repo), 4 cancelled.
+import { defaultCacheDirectory, defaultModelsDirectory } from '../engine/paths';
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { UserError } from '../engine/api';
 import { listPresets, readPreset, reposOf } from '../engine/chain/presets';
-import { ModelStore, type ModelEntry, type PullProgress } from '../runtime/models/store';
+import { teamRequirements } from '../engine/chain/requirements';
+import type { Precision } from '../engine/api';
+import { builtFrom, listCachedGraphs, removeGraphsOf } from '../runtime/models/graph-cache';
+import { describeOwner, ModelStore, type ModelEntry, type PullProgress } from '../runtime/models/store';
 import type { CliIo } from './io';
 import { formatBytes, formatDuration, TransferView } from './progress';
 import { EXIT } from './solve';
 
 const USAGE = `usage: recursivemas models pull <preset | owner/name> [--revision R] [--files <glob,glob>]
-       recursivemas models list [--json]
+       recursivemas models list [--precision auto|fp32|fp16|int4] [--json]
        recursivemas models rm <owner/name>
   common: [--models-dir <path>] [--endpoint <url>]   (also $RECURSIVEMAS_MODELS, $HF_ENDPOINT, $HF_TOKEN)`;
 
@@ -29,10 +33,6 @@ interface PullItem {
   revision?: string;
 }
 
-async function defaultModelsDirectory(): Promise<string> {
-  // One definition of the default location: the engine's, which the runtime uses too.
-  return (await import('../engine/chain/team')).defaultModelsDirectory();
-}
 
 /** What `pull <target>` fetches: a preset's repositories, or one repository. */
 async function pullPlan(target: string, files: string[] | undefined, revision: string | undefined): Promise<{ items: PullItem[]; label: string }> {
@@ -69,6 +69,7 @@ export async function runModelsCommand(argv: string[], io: CliIo, options: Model
         revision: { type: 'string' },
         files: { type: 'string' },
         json: { type: 'boolean' },
+        precision: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -84,7 +85,7 @@ export async function runModelsCommand(argv: string[], io: CliIo, options: Model
     return EXIT.ok;
   }
   try {
-    const modelsDirectory = values['models-dir'] ? resolve(values['models-dir']) : await defaultModelsDirectory();
+    const modelsDirectory = values['models-dir'] ? resolve(values['models-dir']) : defaultModelsDirectory();
     const store = new ModelStore({ modelsDirectory, ...(values.endpoint ? { endpoint: values.endpoint } : {}) });
     switch (action) {
       case 'pull': {
@@ -95,18 +96,21 @@ export async function runModelsCommand(argv: string[], io: CliIo, options: Model
       case 'list':
       case 'ls': {
         if (rest.length) throw new UsageError('models list takes no arguments.');
-        return await list(store, io, values.json ?? false);
+        return await list(store, io, values.json ?? false, listPrecision(values.precision));
       }
       case 'rm':
       case 'remove': {
         if (rest.length !== 1) throw new UsageError('models rm takes one owner/name repository.');
         if (!rest[0]!.includes('/')) throw new UsageError(`"${rest[0]}" is not an owner/name repository; see recursivemas models list.`);
         const removed = await store.remove(rest[0]!);
-        if (!removed) {
+        // Its compiled graphs are as large as the weights and useless without them.
+        const graphs = await removeGraphsOf(defaultCacheDirectory(), store.directoryFor(rest[0]!));
+        const graphNote = graphs.count ? ` and ${graphs.count} compiled graph${graphs.count > 1 ? 's' : ''} (${formatBytes(graphs.bytes)})` : '';
+        if (!removed && !graphs.count) {
           io.stderr(`${rest[0]} is not in ${store.modelsDirectory}; nothing was removed.\n`);
           return EXIT.modelsMissing;
         }
-        io.stderr(`removed ${rest[0]} from ${store.modelsDirectory}\n`);
+        io.stderr(`removed ${rest[0]} from ${store.modelsDirectory}${graphNote}\n`);
         return EXIT.ok;
       }
       default:
@@ -139,12 +143,14 @@ async function pull(store: ModelStore, target: string, files: string[] | undefin
         files: item.files,
         revision: item.revision,
         signal: controller.signal,
+        onWait: (owner) => view.line(`${item.repo}: another pull of it is running (${describeOwner(owner)}); waiting for it to finish`),
         onProgress: (p: PullProgress) => {
-          if (!io.isTTY && p.file !== lastFile) {
+          // The last event of a pull that only reused files has filesDone === filesTotal: not a new file.
+          if (!io.isTTY && p.file !== lastFile && p.filesDone < p.filesTotal) {
             lastFile = p.file;
             view.line(`${item.repo}: file ${p.filesDone + 1}/${p.filesTotal} ${p.file} (${formatBytes(p.fileTotal)})`);
           }
-          view.update({ ...p, file: `${p.file} (${p.filesDone + 1}/${p.filesTotal})` });
+          view.update({ ...p, file: `${p.file} (${Math.min(p.filesDone + 1, p.filesTotal)}/${p.filesTotal})` });
         },
       });
       view.finish();
@@ -160,20 +166,40 @@ async function pull(store: ModelStore, target: string, files: string[] | undefin
   }
 }
 
-async function list(store: ModelStore, io: CliIo, json: boolean): Promise<number> {
-  const entries = await store.list();
+/** The precision team memory is shown at; `auto` is what a CPU solve picks (this command sees no GPU). */
+function listPrecision(value: string | undefined): Precision {
+  if (value === undefined || value === 'auto') return 'int4';
+  if (value === 'fp32' || value === 'fp16' || value === 'int4') return value;
+  throw new UsageError(`--precision must be auto, fp32, fp16 or int4, not ${JSON.stringify(value)}.`);
+}
+
+/** "MBPP+ 37.3, LiveCodeBench 43.0 (authors' figures)", or nothing for teams without reported scores. */
+function referenceText(reference: Record<string, number>): string {
+  const parts = Object.entries(reference).map(([k, v]) => `${k} ${v.toFixed(1)}`);
+  return parts.length ? `${parts.join(', ')} (authors' figures)` : '';
+}
+
+async function list(store: ModelStore, io: CliIo, json: boolean, precision: Precision): Promise<number> {
+  const graphs = await listCachedGraphs(defaultCacheDirectory());
+  const entries = (await store.list()).map((e) => ({
+    ...e,
+    graphBytes: graphs.filter((g) => builtFrom(g, e.directory)).reduce((sum, g) => sum + g.sizeBytes, 0),
+  }));
   const byRepo = new Map<string, ModelEntry>(entries.map((e) => [e.repo, e]));
-  const presets = (await listPresets()).map((p) => {
-    const missing = p.repos.filter((r) => !byRepo.get(r)?.complete);
-    return { name: p.name, demo: p.demo, repos: p.repos, ready: missing.length === 0, missing };
-  });
+  const presets = await Promise.all(
+    (await listPresets()).map(async (p) => {
+      const missing = p.repos.filter((r) => !byRepo.get(r)?.complete);
+      const needs = await teamRequirements(await readPreset(p.name), { precision, modelsDirectory: store.modelsDirectory });
+      return { name: p.name, demo: p.demo, repos: p.repos, ready: missing.length === 0, missing, reference: p.reference, ...needs };
+    }),
+  );
   if (json) {
     io.stdout(`${JSON.stringify({ modelsDirectory: store.modelsDirectory, models: entries, presets })}\n`);
     return EXIT.ok;
   }
   io.stdout(`models in ${store.modelsDirectory}:\n`);
   if (entries.length === 0) io.stdout('  (none)\n');
-  const width = Math.max(0, ...entries.map((e) => e.repo.length));
+  const width = entries.reduce((w, e) => Math.max(w, e.repo.length), 0);
   for (const e of entries) {
     // Demo teams write their generated checkpoints under generated/; they are not downloads.
     const state = e.repo.startsWith('generated/') && !e.commit
@@ -181,12 +207,27 @@ async function list(store: ModelStore, io: CliIo, json: boolean): Promise<number
       : e.complete
         ? `complete${e.commit ? ` at ${e.commit.slice(0, 10)}` : ''}`
         : 'partial (pull again to finish)';
-    io.stdout(`  ${e.repo.padEnd(width)}  ${formatBytes(e.sizeBytes).padStart(10)}  ${state}\n`);
+    const compiled = e.graphBytes ? `, compiled graphs ${formatBytes(e.graphBytes)}` : '';
+    io.stdout(`  ${e.repo.padEnd(width)}  ${formatBytes(e.sizeBytes).padStart(10)}  ${state}${compiled}\n`);
   }
   io.stdout('team presets:\n');
   for (const p of presets) {
-    const state = p.demo && p.repos.length === 0 ? 'demo, generated weights' : p.ready ? 'ready' : `needs ${p.missing.join(', ')} (recursivemas models pull ${p.name})`;
-    io.stdout(`  ${p.name}: ${state}\n`);
+    if (p.demo && p.repos.length === 0) {
+      io.stdout(`  ${p.name}: demo, generated weights (runs offline, writes no useful code)\n`);
+      continue;
+    }
+    const about = p.exact ? '' : 'about ';
+    const facts = [
+      referenceText(p.reference),
+      p.downloadBytes ? `download ${about}${formatBytes(p.downloadBytes)}` : '',
+      `${about}${formatBytes(p.memoryBytes)} of memory at ${p.precision}, ${p.fits ? 'fits' : 'does not fit'} (${formatBytes(p.availableBytes)} free)`,
+    ].filter(Boolean);
+    const state = p.blockers.length
+      ? `cannot run in this version: needs ${p.blockers.join(' and ')}`
+      : p.ready
+        ? 'ready'
+        : `not downloaded (recursivemas models pull ${p.name})`;
+    io.stdout(`  ${p.name}: ${state}\n    ${facts.join('; ')}\n`);
   }
   return EXIT.ok;
 }

@@ -88,7 +88,7 @@ export class SolveProgress {
         break;
       case 'team-loaded':
         a.setStatus('');
-        a.line(`${this.paint('32', 'team')} ${e.team} loaded on ${e.device} in ${formatDuration(e.ms)}: ${e.agents.map((x) => `${x.name} (${x.role}, ${x.model})`).join(', ')}`);
+        a.line(`${this.paint('32', 'team')} ${e.team} loaded on ${e.device} at ${e.precision} in ${formatDuration(e.ms)}: ${e.agents.map((x) => `${x.name} (${x.role}, ${x.model})`).join(', ')}`);
         break;
       case 'solve-start':
         a.line(`solving in ${e.language || 'any language'}: ${e.mode} mode, ${e.style} team, ${e.rounds} round${e.rounds === 1 ? '' : 's'}${e.mode === 'latent' ? ` x ${e.latentSteps} latent steps` : ''}`);
@@ -138,10 +138,33 @@ export class SolveProgress {
       case 'answer':
         a.setStatus('');
         break;
+      case 'check-plan':
+        a.line(
+          e.checks.length === 0
+            ? `${this.paint('33', 'checks')}: none found`
+            : `${this.paint('1', 'checks')}: ${e.checks.map((c) => c.label).join('; ')} (up to ${e.maxRepairs} repair round${e.maxRepairs === 1 ? '' : 's'})`,
+        );
+        a.line(this.dim(`  ${e.isolation.note}`));
+        break;
+      case 'check-start':
+        a.setStatus(`  candidate ${e.candidate}: running check ${e.check}...`, true);
+        break;
+      case 'check-end': {
+        a.setStatus('');
+        const color = e.status === 'passed' ? '32' : e.status === 'failed' ? '31' : '33';
+        a.line(`  candidate ${e.candidate}: check ${e.check} ${this.paint(color, e.status)}${e.firstFailure ? `: ${e.firstFailure}` : ''} ${this.dim(`(${formatDuration(e.ms)})`)}`);
+        break;
+      }
+      case 'repair-round':
+        a.line(this.paint('1', `repair ${e.repair}/${e.maxRepairs}: ${e.failing} check${e.failing === 1 ? '' : 's'} failed; the team tries again with their output (${e.feedback.length} characters)`));
+        break;
+      case 'candidate-chosen':
+        a.line(`${this.paint('32', 'chosen')}: candidate ${e.candidate}. ${e.reason}`);
+        break;
       case 'metrics': {
         const m = e.metrics;
         a.line(
-          `${this.paint('32', 'done')} in ${formatDuration(m.wallMs)} on ${m.device}: ${m.promptTokens} prompt positions, ${m.latentSteps} latent steps, ${m.textTokens} tokens written`,
+          `${this.paint('32', 'done')} in ${formatDuration(m.wallMs)} on ${m.device} at ${m.precision}: ${m.promptTokens} prompt positions, ${m.latentSteps} latent steps, ${m.textTokens} tokens written`,
         );
         break;
       }

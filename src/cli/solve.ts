@@ -2,6 +2,7 @@
 // same supervisor the extension uses) and prints the code. Progress goes to stderr, the code to
 // stdout; --json writes one event per line and then the result, all on stdout.
 // Exit codes: 0 ok, 1 engine or runtime failure, 2 bad usage, 3 models missing, 4 cancelled.
+import { debugRequested, errorLine } from './errors';
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { extname, resolve } from 'node:path';
@@ -9,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { UserError } from '../engine/api';
 import { readPreset } from '../engine/chain/presets';
 import type { Mode, SolveEvent, SolveResult } from '../protocol/events';
-import type { DeviceChoice, SolveParams } from '../protocol/rpc';
+import type { DeviceChoice, PrecisionChoice, SolveParams } from '../protocol/rpc';
 import { LIMITS, validateSolveParams } from '../protocol/validate';
 import { RuntimeError, RuntimeSupervisor, type SupervisorOptions } from '../runtime/supervisor';
 import type { CliIo } from './io';
@@ -22,14 +23,22 @@ export const DEFAULT_TEAM = 'sequential-light-code';
 
 const USAGE = `usage: recursivemas solve "<task>" [--file <path>] [--language <lang>] [--team <preset>]
        [--rounds N] [--latent-steps M] [--mode latent|text|single] [--device auto|cpu|webgpu|cuda]
+       [--precision auto|fp32|fp16|int4] [--verify "<command>" | --verify auto] [--max-repairs N]
        [--max-new-tokens N] [--temperature T] [--top-p P] [--seed S] [--threads N]
-       [--models-dir <path>] [--json] [--verbose]
+       [--models-dir <path>] [--fixed-length] [--json] [--verbose]
 
   --file <path>     code the task is about, given to the agents as context
                     (its extension also sets the language when --language is not given)
   --team <preset>   a team preset (default ${DEFAULT_TEAM}, or $RECURSIVEMAS_TEAM); demo-sequential
                     runs offline on generated weights (it exercises the engine, it writes no useful code)
-  --json            one JSON event per line on stdout, then {rounds, answer, code, metrics, device}
+  --precision <p>   weights of the models: auto (default) is fp16 on a GPU and int4 on the CPU
+  --fixed-length    for benchmarks: write exactly --max-new-tokens tokens (eos does not stop), no code retry
+  --json            one JSON event per line on stdout, then {rounds, answer, code, metrics, device, precision}
+                    (and verification: checks, each candidate's results, the choice, with --verify)
+  --verify <cmd>    run the test command <cmd> on each candidate, in a temporary copy of the current
+                    folder with the candidate in place of --file; failures go to a repair round.
+                    --verify auto uses the doctests, assert lines or input/output examples of the task
+  --max-repairs N   repair rounds after a failed check (default 2)
 
 exit codes: 0 ok, 1 failed, 2 bad usage, 3 models missing (see: recursivemas models pull), 4 cancelled`;
 
@@ -112,13 +121,17 @@ async function parse(argv: string[]): Promise<Parsed | 'help'> {
         'latent-steps': { type: 'string' },
         mode: { type: 'string' },
         device: { type: 'string' },
+        precision: { type: 'string' },
         'max-new-tokens': { type: 'string' },
         temperature: { type: 'string' },
         'top-p': { type: 'string' },
         seed: { type: 'string' },
         threads: { type: 'string' },
         'models-dir': { type: 'string' },
+        'fixed-length': { type: 'boolean' },
         json: { type: 'boolean' },
+        verify: { type: 'string' },
+        'max-repairs': { type: 'string' },
         verbose: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -165,12 +178,28 @@ async function parse(argv: string[]): Promise<Parsed | 'help'> {
     temperature: decimal(values.temperature, 'temperature', 0, 10) ?? d.temperature,
     topP: decimal(values['top-p'], 'top-p', 0.000001, 1) ?? d.topP,
     device,
+    precision: choice<PrecisionChoice>(values.precision, 'precision', ['auto', 'fp32', 'fp16', 'int4']) ?? 'auto',
   };
   if (context !== undefined) params.context = context;
+  if (values['fixed-length']) params.fixedLength = true;
   const seed = whole(values.seed, 'seed', 0, Number.MAX_SAFE_INTEGER);
   if (seed !== undefined) params.seed = seed;
   const threads = whole(values.threads, 'threads', 0, LIMITS.maxThreads);
   if (threads !== undefined) params.threads = threads;
+  const maxRepairs = whole(values['max-repairs'], 'max-repairs', 0, LIMITS.maxRepairs);
+  if (maxRepairs !== undefined && values.verify === undefined) throw new UsageError('--max-repairs needs --verify "<command>" (or --verify auto).');
+  if (values.verify !== undefined) {
+    const command = values.verify.trim();
+    if (command === '') throw new UsageError('--verify needs a test command, e.g. --verify "pytest -q", or --verify auto.');
+    const auto = command === 'auto';
+    params.verify = {
+      findChecks: auto,
+      maxRepairs: maxRepairs ?? 2,
+      ...(auto ? {} : { command, root: process.cwd() }),
+      // The candidate stands for the whole --file in the check's copy of it.
+      ...(values.file !== undefined && context !== undefined ? { file: { path: resolve(values.file), text: context, start: 0, end: context.length } } : {}),
+    };
+  }
   return {
     params,
     json: values.json ?? false,
@@ -192,7 +221,8 @@ export function describeFailure(e: unknown): { code: number; message: string } {
     return { code, message: `${u.message}${u.action ? `\n${u.action}` : ''}` };
   }
   if (e instanceof RuntimeError) return { code: EXIT.failed, message: e.message };
-  return { code: EXIT.failed, message: e instanceof Error ? (e.stack ?? e.message) : String(e) };
+  // Our bug or the system's: one line, the stack only with --debug.
+  return { code: EXIT.failed, message: errorLine(e, debugRequested(process.argv.slice(2))).replace(/^error: /, '') };
 }
 
 export async function runSolveCommand(argv: string[], io: CliIo, options: SolveCommandOptions = {}): Promise<number> {
@@ -251,8 +281,8 @@ export async function runSolveCommand(argv: string[], io: CliIo, options: SolveC
     const result: SolveResult = await supervisor.solve(params, onEvent);
     progress.finish();
     if (json) {
-      const { rounds, answer, code, metrics, device } = result;
-      io.stdout(`${JSON.stringify({ rounds, answer, code, metrics, device })}\n`);
+      const { rounds, answer, code, metrics, device, precision, verification } = result;
+      io.stdout(`${JSON.stringify({ rounds, answer, code, metrics, device, precision, ...(verification ? { verification } : {}) })}\n`);
     } else {
       const text = result.code ?? result.answer;
       io.stdout(text.endsWith('\n') ? text : `${text}\n`);

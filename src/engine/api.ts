@@ -1,20 +1,26 @@
 // The engine's public surface for the runtime, the CLI, tests and benchmarks.
-import type { Device, Mode, SolveEvent, SolveResult, Style } from '../protocol/events';
+import type { Device, Mode, Precision, SolveEvent, SolveResult, Style } from '../protocol/events';
 import type { DeviceChoice, SolveParams } from '../protocol/rpc';
 
-export type { Device, DeviceChoice, Mode, SolveEvent, SolveResult, Style };
-export type Precision = 'fp32' | 'fp16' | 'int4';
+export type { Device, DeviceChoice, Mode, Precision, SolveEvent, SolveResult, Style };
 
 /** A solve as the engine takes it: the protocol's request without the runtime's routing fields. */
-export type SolveRequest = Omit<SolveParams, 'id' | 'team' | 'device' | 'threads'> & {
+export type SolveRequest = Omit<SolveParams, 'id' | 'team' | 'device' | 'threads' | 'precision' | 'verify'> & {
   topK?: number;
   /** Ask the final agent once more when its answer has no code block (default true). */
   retryForCode?: boolean;
+  /** Output of the user's checks on the previous candidate, for a repair round: the planner (or
+   * expert) reads it as text in its feedback position, the final agent in its prompt. */
+  checkFeedback?: string;
+  /** Keep each agent's state after its prompt's text before the first slot and continue from it in
+   * later rounds (default true; exact by construction; false for benchmarks and checks). */
+  reusePrefixes?: boolean;
 };
 
 export interface LoadOptions {
   device: DeviceChoice;
   threads?: number;
+  /** Default fp32; `auto` is resolved by the runtime, which knows the device. */
   precision?: Precision;
   /** Where downloaded models live (the model manager's store). */
   modelsDirectory?: string;
@@ -69,12 +75,17 @@ export interface PresetSummary {
   demo: boolean;
   /** Hugging Face repositories the team needs (empty for demo teams). */
   repos: string[];
+  /** The authors' reported scores for a released team, e.g. {"MBPP+": 37.3}. */
+  reference: Record<string, number>;
+  /** What this version lacks to run the team (empty when it can run). */
+  blockers: string[];
 }
 
 /** A team whose models are loaded on one execution provider, ready to solve. */
 export interface LoadedTeam {
   readonly name: string;
   readonly device: Device;
+  readonly precision: Precision;
   readonly agents: AgentInfo[];
   readonly warnings: string[];
   solve(request: SolveRequest, onEvent: (event: SolveEvent) => void, signal?: AbortSignal): Promise<SolveResult>;

@@ -2,7 +2,7 @@
 // and the reader are derived from, so defaults and ranges cannot drift apart. No `vscode` import:
 // the reader takes a getter, so unit tests run it under plain Node.
 import type { Mode } from '../protocol/events';
-import type { DeviceChoice } from '../protocol/rpc';
+import type { DeviceChoice, PrecisionChoice } from '../protocol/rpc';
 
 export type InsertAction = 'insertAtCursor' | 'replaceSelection' | 'showDiff';
 
@@ -12,6 +12,7 @@ export interface Settings {
   rounds: number;
   latentSteps: number;
   device: DeviceChoice;
+  precision: PrecisionChoice;
   /** 0 lets the runtime choose. */
   threads: number;
   maxNewTokens: number;
@@ -23,6 +24,9 @@ export interface Settings {
   insertAction: InsertAction;
   warmUpOnOpen: boolean;
   contextLines: number;
+  /** Empty: no command; checks found in the task still run once the workspace allows checks. */
+  verifyCommand: string;
+  verifyMaxRepairs: number;
 }
 
 type Spec =
@@ -72,13 +76,30 @@ export const SETTING_SPECS = {
       description: 'Execution provider the models run on. Changing it restarts the runtime.',
     },
   },
+  precision: {
+    field: 'precision',
+    spec: {
+      kind: 'enum',
+      default: 'auto',
+      values: ['auto', 'int4', 'fp16', 'fp32'],
+      descriptions: [
+        'fp16 on a GPU, int4 on the CPU.',
+        'Weights in 4 bits: about a quarter of fp32\'s memory, slightly less accurate.',
+        'Weights in 16 bits: half of fp32\'s memory on a GPU (on the CPU it costs as much as fp32).',
+        'Full precision: the most memory.',
+      ],
+      // Between device and threads in the Settings UI.
+      order: 4.5,
+      description: 'Precision of the model weights. Changing it reloads the team (the first load at a new precision builds its graphs).',
+    },
+  },
   threads: {
     field: 'threads',
     spec: { kind: 'integer', default: 0, minimum: 0, maximum: 256, order: 5, description: 'CPU threads for inference; 0 lets the runtime choose. Changing it restarts the runtime.' },
   },
   maxNewTokens: {
     field: 'maxNewTokens',
-    spec: { kind: 'integer', default: 2048, minimum: 16, maximum: 8192, order: 6, description: 'Most tokens the final agent may write.' },
+    spec: { kind: 'integer', default: 4000, minimum: 16, maximum: 8192, order: 6, description: 'Most tokens the final agent may write (the released systems were evaluated with 4000).' },
   },
   temperature: {
     field: 'temperature',
@@ -123,10 +144,29 @@ export const SETTING_SPECS = {
       description: 'Hugging Face endpoint (or a mirror) models are downloaded from. HTTPS, or plain HTTP to a mirror on this machine only.',
     },
   },
+  'verify.command': {
+    field: 'verifyCommand',
+    spec: {
+      kind: 'string',
+      default: '',
+      order: 14,
+      description:
+        'Test command run on each candidate before you see it (e.g. `pytest -q tests/test_parse.py`, `npm test -- parse`), in a temporary copy of the workspace folder with the candidate in place of the selection; a failure sends its output to a repair round. Empty: doctests, `assert` lines or input/output examples in the selection or task are used when there are any. Checks run only in a trusted workspace, after you allowed them once for it.',
+    },
+  },
+  'verify.maxRepairs': {
+    field: 'verifyMaxRepairs',
+    spec: { kind: 'integer', default: 2, minimum: 0, maximum: 10, order: 15, description: 'How many times the team tries again with the failing check output before the best candidate is kept.' },
+  },
 } as const satisfies Record<string, { field: keyof Settings; spec: Spec }>;
 
 export type SettingKey = keyof typeof SETTING_SPECS;
 export const SECTION = 'recursivemas';
+
+/** The settings a team is loaded with: the runtime reloads the team when one of them changes. */
+export function teamLoadOptions(s: Settings): { device: DeviceChoice; precision: PrecisionChoice; threads?: number } {
+  return { device: s.device, precision: s.precision, threads: s.threads || undefined };
+}
 
 /** Settings whose change requires a new runtime process. */
 export const RUNTIME_RESTART_KEYS: readonly SettingKey[] = ['device', 'threads'];

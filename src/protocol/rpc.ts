@@ -1,8 +1,10 @@
 // JSON-RPC contract between the supervisor (extension, CLI, tests) and the runtime process.
 // Method names and payload shapes live here and nowhere else.
-import type { Device, Mode, SolveEvent, SolveResult } from './events';
+import type { Device, Mode, Precision, SolveEvent, SolveResult } from './events';
 
 export type DeviceChoice = 'auto' | Device;
+/** `auto`: fp16 on a GPU provider, int4 on the CPU (decided by the runtime, which knows the device). */
+export type PrecisionChoice = 'auto' | Precision;
 
 export interface ProviderInfo {
   name: Device;
@@ -32,10 +34,13 @@ export interface LoadTeamParams {
   team: string;
   device: DeviceChoice;
   threads?: number;
+  /** Default `auto`. */
+  precision?: PrecisionChoice;
 }
 export interface LoadTeamResult {
   team: string;
   device: Device;
+  precision: Precision;
   agents: { name: string; role: string; model: string }[];
   ms: number;
   warnings: string[];
@@ -58,6 +63,29 @@ export interface SolveParams {
   seed?: number;
   device: DeviceChoice;
   threads?: number;
+  /** Default `auto`; a different precision than the loaded team's reloads it. */
+  precision?: PrecisionChoice;
+  /** For benchmarks: every decode writes exactly its token budget (eos does not stop it) and the code retry is skipped. */
+  fixedLength?: boolean;
+  /** Run checks on each candidate and repair what fails (src/engine/verify). */
+  verify?: VerifyParams;
+}
+
+/** Which checks a solve runs and where the candidate goes; the runtime finds and runs them. */
+export interface VerifyParams {
+  /** A test command the user configured, run in a temporary copy of `root`. */
+  command?: string;
+  /** Also look for doctests, asserts and input/output examples in the task and the selection. */
+  findChecks: boolean;
+  /** The project folder the command runs in (copied, never written). */
+  root?: string;
+  /** The file the candidate goes into: its current text and the range the candidate replaces. */
+  file?: { path: string; text: string; start: number; end: number };
+  /** The code the user selected, searched for doctests and asserts. */
+  selection?: string;
+  maxRepairs: number;
+  /** Per check run; default 30 s. */
+  timeoutMs?: number;
 }
 
 export interface CancelParams {

@@ -25,6 +25,7 @@ export const LIMITS = {
   maxContextChars: 400_000,
   maxIdChars: 200,
   maxThreads: 1024,
+  maxRepairs: 10,
 } as const;
 
 export type Validation<T> = { ok: true; value: T } | { ok: false; issues: string[]; message: string };
@@ -177,6 +178,8 @@ const name = str({ min: 1, max: 500 });
 const text = str({ max: 10_000_000 });
 const device = oneOf('cpu', 'webgpu', 'cuda');
 const deviceChoice = oneOf('auto', 'cpu', 'webgpu', 'cuda');
+const precision = oneOf('fp32', 'fp16', 'int4');
+const precisionChoice = oneOf('auto', 'fp32', 'fp16', 'int4');
 const mode = oneOf('latent', 'text', 'single');
 const style = oneOf('sequential', 'mixture', 'distillation');
 const id = str({ min: 1, max: LIMITS.maxIdChars });
@@ -184,7 +187,7 @@ const threads = num({ int: true, min: 0, max: LIMITS.maxThreads });
 const agentInfo = object({ name, role: name, model: name });
 const norm = num();
 
-const stageTiming = object({ round: count, agent: name, kind: oneOf('latent', 'text', 'decode', 'retry'), ms });
+const stageTiming = object({ round: count, agent: name, kind: oneOf('latent', 'text', 'decode', 'retry'), ms }, { promptMs: ms, steps: count });
 const solveMetrics = object({
   wallMs: ms,
   stages: arrayOf(stageTiming),
@@ -192,12 +195,30 @@ const solveMetrics = object({
   latentSteps: count,
   textTokens: count,
   device,
+  precision,
+}, { reusedPromptTokens: count });
+
+// Checks on candidates (src/engine/verify).
+const checkId = str({ min: 1, max: 100 });
+const checkInfo = object({ id: checkId, kind: oneOf('command', 'doctest', 'assert', 'example'), label: str({ min: 1, max: 2000 }) });
+const checkStatus = oneOf('passed', 'failed', 'errored', 'timed-out');
+const checkOutcomeFields = { check: checkId, status: checkStatus, ms, output: str({ max: 100_000 }) };
+const checkOutcomeOptional = { firstFailure: str({ max: 10_000 }) };
+const isolation = object({ network: bool, writes: oneOf('refused', 'detected'), note: str({ max: 2000 }) });
+const candidateNumber = num({ int: true, min: 1, max: 1000 });
+const maxRepairs = num({ int: true, min: 0, max: LIMITS.maxRepairs });
+const verification = object({
+  checks: arrayOf(checkInfo, 100),
+  isolation,
+  candidates: arrayOf(object({ candidate: candidateNumber, passed: count, results: arrayOf(object(checkOutcomeFields, checkOutcomeOptional), 100) }), 1000),
+  chosen: candidateNumber,
+  reason: str({ max: 2000 }),
 });
 
 const type = (t: string) => oneOf(t);
 const solveEvent = tagged({
   'team-loading': object({ type: type('team-loading'), team: name, model: name, index: count, count }),
-  'team-loaded': object({ type: type('team-loaded'), team: name, agents: arrayOf(agentInfo, 64), device, ms }),
+  'team-loaded': object({ type: type('team-loaded'), team: name, agents: arrayOf(agentInfo, 64), device, precision, ms }),
   'solve-start': object({ type: type('solve-start'), task: text, language: str({ max: 200 }), mode, style, rounds: count, latentSteps: count }),
   'round-start': object({ type: type('round-start'), round: count, rounds: count }),
   'round-end': object({ type: type('round-end'), round: count, ms }),
@@ -210,9 +231,14 @@ const solveEvent = tagged({
   answer: object({ type: type('answer'), text, code: nullable(text), language: str({ max: 200 }) }),
   metrics: object({ type: type('metrics'), metrics: solveMetrics }),
   warning: object({ type: type('warning'), message: text }),
+  'check-plan': object({ type: type('check-plan'), checks: arrayOf(checkInfo, 100), maxRepairs, isolation }),
+  'check-start': object({ type: type('check-start'), candidate: candidateNumber, check: checkId }),
+  'check-end': object({ type: type('check-end'), candidate: candidateNumber, ...checkOutcomeFields }, checkOutcomeOptional),
+  'repair-round': object({ type: type('repair-round'), repair: candidateNumber, maxRepairs, candidate: candidateNumber, afterRound: count, failing: count, feedback: str({ max: 10_000 }) }),
+  'candidate-chosen': object({ type: type('candidate-chosen'), candidate: candidateNumber, passed: count, total: count, reason: str({ max: 2000 }) }),
 });
 
-const solveResult = object({ rounds: count, answer: text, code: nullable(text), language: str({ max: 200 }), metrics: solveMetrics, device });
+const solveResult = object({ rounds: count, answer: text, code: nullable(text), language: str({ max: 200 }), metrics: solveMetrics, device, precision }, { verification });
 
 export const validateSolveEvent = validator<SolveEvent>(solveEvent, 'event');
 export const validateSolveMetrics = validator<SolveMetrics>(solveMetrics, 'metrics');
@@ -235,10 +261,10 @@ export const validateInitializeResult = validator<InitializeResult>(
   'result',
 );
 
-export const validateLoadTeamParams = validator<LoadTeamParams>(object({ team: name, device: deviceChoice }, { id, threads }), 'params');
+export const validateLoadTeamParams = validator<LoadTeamParams>(object({ team: name, device: deviceChoice }, { id, threads, precision: precisionChoice }), 'params');
 
 export const validateLoadTeamResult = validator<LoadTeamResult>(
-  object({ team: name, device, agents: arrayOf(agentInfo, 64), ms, warnings: arrayOf(text, 1000) }),
+  object({ team: name, device, precision, agents: arrayOf(agentInfo, 64), ms, warnings: arrayOf(text, 1000) }),
   'result',
 );
 
@@ -261,6 +287,18 @@ export const validateSolveParams = validator<SolveParams>(
       context: str({ max: LIMITS.maxContextChars }),
       seed: num({ int: true, min: 0, max: Number.MAX_SAFE_INTEGER }),
       threads,
+      precision: precisionChoice,
+      fixedLength: bool,
+      verify: object(
+        { findChecks: bool, maxRepairs },
+        {
+          command: str({ min: 1, max: 10_000 }),
+          root: str({ min: 1, max: 4096 }),
+          file: object({ path: str({ min: 1, max: 4096 }), text: str({ max: LIMITS.maxContextChars }), start: count, end: count }),
+          selection: str({ max: LIMITS.maxTaskChars }),
+          timeoutMs: num({ int: true, min: 100, max: 3_600_000 }),
+        },
+      ),
     },
   ),
   'params',

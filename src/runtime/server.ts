@@ -14,7 +14,7 @@ import {
   type Message,
   type MessageConnection,
 } from 'vscode-jsonrpc/node';
-import type { LoadedTeam, LoadOptions, PresetSummary, SolveEvent, SolveRequest } from '../engine/api';
+import type { Device, LoadedTeam, LoadOptions, Precision, PresetSummary, SolveEvent, SolveRequest } from '../engine/api';
 import type {
   CancelResult,
   DeviceChoice,
@@ -22,6 +22,7 @@ import type {
   LoadTeamResult,
   LogNotification,
   PingResult,
+  PrecisionChoice,
   RpcErrorData,
   SolveParams,
   SolveResult,
@@ -37,6 +38,7 @@ import {
   validateNoParams,
   validateSolveParams,
 } from '../protocol/validate';
+import { planChecks, solveWithChecks } from '../engine/verify/loop';
 import { FramedMessageReader, type MalformedInput } from './framing';
 import { ProviderChooser, resolveThreads } from './providers';
 
@@ -78,6 +80,12 @@ export function runtimeVersion(): string {
     dir = dirname(dir);
   }
   return '0.0.0';
+}
+
+/** `auto`: fp16 where a GPU provider runs the graph, int4 on the CPU (a quarter of fp32's memory). */
+export function resolvePrecision(choice: PrecisionChoice, device: Device): Precision {
+  if (choice !== 'auto') return choice;
+  return device === 'cpu' ? 'int4' : 'fp16';
 }
 
 function isNamed(e: unknown, name: string): e is Error & Record<string, unknown> {
@@ -219,24 +227,27 @@ export class RuntimeServer {
     this.connection.sendNotification(Methods.solveEvent, { id, event }).catch(() => {});
   }
 
-  /** Loads the team unless the same team is loaded with the same device and threads. */
+  /** Loads the team unless the same team is loaded with the same device, threads and precision. */
   private async ensureTeam(
-    spec: { team: string; device: DeviceChoice; threads?: number },
+    spec: { team: string; device: DeviceChoice; threads?: number; precision?: PrecisionChoice },
     eventId: string,
     signal: AbortSignal,
   ): Promise<{ current: CurrentTeam; loadedNow: boolean; ms: number }> {
     const threads = resolveThreads(spec.threads ?? this.threads);
-    const key = JSON.stringify([spec.team, spec.device, threads.threads ?? 0]);
+    const precisionChoice = spec.precision ?? 'auto';
+    const key = JSON.stringify([spec.team, spec.device, threads.threads ?? 0, precisionChoice]);
     if (this.current?.key === key) return { current: this.current, loadedNow: false, ms: 0 };
     await this.unload();
     if (signal.aborted) throw cancelled('the team load was cancelled');
     const decision = await this.providers.resolve(spec.device);
     const engine = await this.engine();
     const started = performance.now();
-    this.trace(`loading team ${spec.team} on ${decision.device}${threads.threads ? ` with ${threads.threads} threads` : ''}`);
+    const precision = resolvePrecision(precisionChoice, decision.device);
+    this.trace(`loading team ${spec.team} on ${decision.device} at ${precision}${threads.threads ? ` with ${threads.threads} threads` : ''}`);
     const team = await engine.loadTeam(spec.team, {
       device: decision.device,
       threads: threads.threads,
+      precision,
       modelsDirectory: this.modelsDirectory,
       onEvent: (event) => this.notify(eventId, event),
       signal,
@@ -272,7 +283,7 @@ export class RuntimeServer {
         if (controller.signal.aborted) throw cancelled('the team load was cancelled before it started');
         const { current, ms } = await this.ensureTeam(params, id, controller.signal);
         const t = current.team;
-        return { team: t.name, device: t.device, agents: t.agents, ms, warnings: current.warnings };
+        return { team: t.name, device: t.device, precision: t.precision, agents: t.agents, ms, warnings: current.warnings };
       });
     } finally {
       this.loads.delete(id);
@@ -289,8 +300,13 @@ export class RuntimeServer {
       return await this.serialize(async () => {
         if (controller.signal.aborted) throw cancelled('the solve was cancelled before it started');
         this.trace(`solve ${params.id} started (team ${params.team}, ${params.mode}, ${params.rounds} rounds, ${params.latentSteps} latent steps)`);
+        // The checks are known before the team loads, so the client shows them before anything runs.
+        const plan = params.verify ? planChecks(params, params.verify) : undefined;
+        if (plan) this.notify(params.id, plan.event);
         const { current, loadedNow } = await this.ensureTeam(params, params.id, controller.signal);
         if (loadedNow) for (const message of current.warnings) this.notify(params.id, { type: 'warning', message });
+        // Every solve says which team runs it; a team kept from an earlier solve took no time to load.
+        else this.notify(params.id, { type: 'team-loaded', team: current.team.name, agents: current.team.agents, device: current.team.device, precision: current.team.precision, ms: 0 });
         const request: SolveRequest = {
           task: params.task,
           language: params.language,
@@ -302,10 +318,16 @@ export class RuntimeServer {
           temperature: params.temperature,
           topP: params.topP,
           seed: params.seed,
+          fixedLength: params.fixedLength,
         };
         const started = performance.now();
         try {
-          const result = await current.team.solve(request, (event) => this.notify(params.id, event), controller.signal);
+          const onEvent = (event: SolveEvent) => this.notify(params.id, event);
+          const team = current.team;
+          // With checks, the repair loop (src/engine/verify) runs the team once per candidate.
+          const result = params.verify && plan
+            ? await solveWithChecks({ solve: (r, e, s) => team.solve(r, e, s), request, verify: params.verify, plan, onEvent, signal: controller.signal })
+            : await team.solve(request, onEvent, controller.signal);
           this.trace(`solve ${params.id} finished in ${(performance.now() - started).toFixed(0)} ms`);
           return result;
         } catch (e) {

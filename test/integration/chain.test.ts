@@ -139,8 +139,9 @@ test('slot splicing is token-exact against rendering the whole prompt with the s
     const tok = await HfTokenizer.load(folder);
     const model = await DecoderModel.load(folder, { cacheDirectory });
     for (const role of ['planner', 'critic', 'solver', 'expert', 'summarizer', 'learner'] as Role[]) {
+      if (!preset.prompts.roles[role]) continue;
       for (const senders of [['planner'], ['first expert', 'second expert']]) {
-        const rendered = tok.renderChat(buildRoleMessages({ role, task: 'Sort a list of numbers.\nReturn it.', language: 'python', senders, final: role === 'solver', domain: 'testing' }));
+        const rendered = tok.renderChat(buildRoleMessages(preset.prompts, { role, task: 'Sort a list of numbers.\nReturn it.', language: 'python', senders, domain: 'testing' }));
         // Slot text ending in a word: byte-level pre-tokenizers glue trailing punctuation to the
         // newlines after it, so no split point can be exact for such text.
         const slotText = 'Step 1: compare two numbers, step 2: swap them';

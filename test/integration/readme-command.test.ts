@@ -44,9 +44,11 @@ test('recursivemas solve --team demo-sequential --rounds 2 --json prints the eve
   assert.equal(run.status, 0, run.stderr);
   const lines = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   const result = lines.at(-1)!;
-  assert.deepEqual(Object.keys(result).sort(), ['answer', 'code', 'device', 'metrics', 'rounds']);
+  assert.deepEqual(Object.keys(result).sort(), ['answer', 'code', 'device', 'metrics', 'precision', 'rounds']);
   assert.equal(result.rounds, 2);
   assert.equal(result.device, 'cpu');
+  // `auto` on the CPU provider runs at int4.
+  assert.equal(result.precision, 'int4');
   const events = lines.slice(0, -1).map((l) => (l.event ?? l) as { type: string; round?: number });
   assert.deepEqual(events.filter((e) => e.type === 'round-start').map((e) => e.round), [1, 2]);
   assert.ok(events.some((e) => e.type === 'handoff'));

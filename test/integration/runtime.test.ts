@@ -222,6 +222,16 @@ test('a solve streams its events in order over two rounds and returns the result
   assert.ok(final?.type === 'answer' && final.text === answer.result.answer);
 });
 
+test('a solve on the team kept from an earlier solve still starts by saying which team runs it', async () => {
+  const id = rt.request('solve', solveParams('kept-team'));
+  const answer = await rt.response(id, 60_000);
+  assert.equal(answer.error, undefined, JSON.stringify(answer.error));
+  const events = rt.events('kept-team');
+  assert.equal(events[0]?.type, 'team-loaded');
+  assert.ok(events[0]?.type === 'team-loaded' && events[0].ms === 0 && events[0].agents.length === 3 && events[0].team === 'demo-sequential', JSON.stringify(events[0]));
+  assert.ok(!events.some((e) => e.type === 'team-loading'));
+});
+
 test('team/load reports progress under its id and reloads only when team, device or threads change', async () => {
   // Same team, device and threads as the solve above: no reload.
   const same = await rt.call('team/load', { id: 'load-same', team: 'demo-sequential', device: 'cpu' });

@@ -1,7 +1,11 @@
-// Memory estimates from a configuration alone.
+// Memory estimates from a configuration alone, and the int8 embedding table int4 models keep.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { estimateMemory, formatBytes } from '../../src/engine/model/memory';
+import { EmbeddingTable } from '../../src/engine/model/embedding';
+import { openCheckpoint } from '../../src/engine/model/hf';
+import { bytesPerWeight, estimateMemory, formatBytes } from '../../src/engine/model/memory';
+import { writeTinyHfModel } from '../../src/engine/model/synthetic/hf-checkpoint';
+import { tempDir } from '../support/paths';
 import type { DecoderConfig } from '../../src/engine/model/config';
 
 const qwen05b: DecoderConfig = {
@@ -23,4 +27,43 @@ test('precision and context change the estimate as they should', () => {
   assert.equal(fp32.totalBytes, fp32.weightsBytes + fp32.embeddingBytes + fp32.kvCacheBytes);
   assert.ok(fp32.totalBytes > 2.5e9 && fp32.totalBytes < 3.2e9, formatBytes(fp32.totalBytes));
   assert.equal(formatBytes(3 * 1024 ** 3), '3.00 GiB');
+});
+
+test('fp16 weights cost 2 bytes on a GPU provider and 4 on the CPU (widened at session creation)', () => {
+  const cpu = estimateMemory(qwen05b, 'fp16', 0, { device: 'cpu' });
+  const gpu = estimateMemory(qwen05b, 'fp16', 0, { device: 'webgpu' });
+  const fp32 = estimateMemory(qwen05b, 'fp32', 0);
+  assert.equal(cpu.weightsBytes, fp32.weightsBytes);
+  assert.ok(gpu.weightsBytes < 0.55 * fp32.weightsBytes, formatBytes(gpu.weightsBytes));
+  assert.equal(bytesPerWeight('fp16', 'cuda'), 2);
+  assert.equal(bytesPerWeight('int4', 'cpu'), 0.625);
+});
+
+test('the embedding table is counted in its stored dtype, from config.json (int8 for int4 models)', () => {
+  const bf16 = estimateMemory({ ...qwen05b, storedDType: 'bfloat16' }, 'fp32', 0);
+  const f32 = estimateMemory({ ...qwen05b, storedDType: 'float32' }, 'fp16', 0);
+  assert.equal(bf16.embeddingBytes, 151936 * 896 * 2);
+  assert.equal(f32.embeddingBytes, 151936 * 896 * 4);
+  // int4 models keep int8 rows.
+  assert.equal(estimateMemory({ ...qwen05b, storedDType: 'bfloat16' }, 'int4', 0).embeddingBytes, 151936 * 896);
+});
+
+test('an int8 embedding table looks rows up within half a quantization step of the stored values', async () => {
+  const dir = tempDir('rmas-embed-');
+  await writeTinyHfModel(dir, { family: 'qwen2', hiddenSize: 64, intermediateSize: 128, numLayers: 1, numHeads: 4, numKvHeads: 2, vocabSize: 400, dtype: 'BF16', seed: 9 });
+  const checkpoint = await openCheckpoint(dir);
+  try {
+    const stored = await EmbeddingTable.load(checkpoint);
+    const int8 = await EmbeddingTable.load(checkpoint, { int8: true });
+    assert.equal(int8.bytes, 400 * 64 + 400 * 4);
+    assert.equal(stored.bytes, 400 * 64 * 2);
+    for (const id of [0, 17, 399]) {
+      const a = stored.row(id);
+      const b = int8.row(id);
+      const step = Math.max(...a.map(Math.abs)) / 127;
+      for (let j = 0; j < 64; j++) assert.ok(Math.abs(a[j]! - b[j]!) <= step / 2 + 1e-7, `row ${id}[${j}]`);
+    }
+  } finally {
+    await checkpoint.close();
+  }
 });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { Commands, PANEL_VIEW_TYPE } from '../../src/extension/ids';
 import { manifestKeys, ownedScripts } from '../../src/extension/manifest';
-import { changedKeys, manifestProperties, needsRuntimeRestart, readSettings, SETTING_SPECS, type SettingIssue } from '../../src/extension/settings';
+import { changedKeys, manifestProperties, needsRuntimeRestart, readSettings, SETTING_SPECS, teamLoadOptions, type SettingIssue } from '../../src/extension/settings';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as Record<string, any>;
 const from = (values: Record<string, unknown>) => (key: string) => values[key];
@@ -72,6 +72,16 @@ describe('reading settings', () => {
     assert.equal(needsRuntimeRestart(a, readSettings(from({ threads: 2 }))), true);
     assert.equal(needsRuntimeRestart(a, readSettings(from({ rounds: 5, latentSteps: 32, team: 'x' }))), false);
     assert.deepEqual(changedKeys(a, readSettings(from({ rounds: 5 }))), ['rounds']);
+  });
+
+  test('precision: auto by default, a choice kept, anything else falls back; a change reloads the team, not the runtime', () => {
+    assert.equal(readSettings(from({})).precision, 'auto');
+    assert.equal(readSettings(from({ precision: 'int4' })).precision, 'int4');
+    const issues: SettingIssue[] = [];
+    assert.equal(readSettings(from({ precision: 'int8' }), issues).precision, 'auto');
+    assert.equal(issues[0]?.key, 'recursivemas.precision');
+    assert.equal(needsRuntimeRestart(readSettings(from({})), readSettings(from({ precision: 'fp32' }))), false);
+    assert.deepEqual(teamLoadOptions(readSettings(from({ precision: 'fp16', device: 'webgpu', threads: 0 }))), { device: 'webgpu', precision: 'fp16', threads: undefined });
   });
 });
 

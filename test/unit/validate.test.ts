@@ -39,11 +39,12 @@ const metrics: SolveMetrics = {
   latentSteps: 16,
   textTokens: 20,
   device: 'cpu',
+  precision: 'int4',
 };
 
 const everyEvent: SolveEvent[] = [
   { type: 'team-loading', team: 't', model: 'm', index: 0, count: 3 },
-  { type: 'team-loaded', team: 't', agents: [{ name: 'a', role: 'planner', model: 'm' }], device: 'webgpu', ms: 10 },
+  { type: 'team-loaded', team: 't', agents: [{ name: 'a', role: 'planner', model: 'm' }], device: 'webgpu', precision: 'fp16', ms: 10 },
   { type: 'solve-start', task: 'do it', language: 'python', mode: 'latent', style: 'sequential', rounds: 3, latentSteps: 16 },
   { type: 'round-start', round: 1, rounds: 3 },
   { type: 'round-end', round: 1, ms: 4 },
@@ -74,7 +75,7 @@ test('a malformed event names each bad field by its path', () => {
     'event.steps: expected a whole number of at least 0, got -2',
   ]);
   assert.deepEqual(issues(validateSolveEvent({ type: 'no-such' })), [
-    'event.type: expected one of team-loading, team-loaded, solve-start, round-start, round-end, agent-start, latent-step, agent-end, handoff, token, retry, answer, metrics, warning, got "no-such"',
+    'event.type: expected one of team-loading, team-loaded, solve-start, round-start, round-end, agent-start, latent-step, agent-end, handoff, token, retry, answer, metrics, warning, check-plan, check-start, check-end, repair-round, candidate-chosen, got "no-such"',
   ]);
   assert.deepEqual(issues(validateSolveEvent(null)), ['event: expected an object, got null']);
   const metricIssues = issues(validateSolveEvent({ type: 'metrics', metrics: { ...metrics, device: 'tpu', stages: [{ round: 1, agent: 'a', kind: 'nap', ms: 1 }] } }));
@@ -184,13 +185,14 @@ test('the other requests, results and notifications', () => {
   accepted(validateLoadTeamParams({ team: 'demo', device: 'auto' }));
   accepted(validateLoadTeamParams({ id: 'l1', team: 'demo', device: 'cpu', threads: 2 }));
   assert.deepEqual(issues(validateLoadTeamParams({ team: 'demo' })), ['params.device: is required']);
-  accepted(validateLoadTeamResult({ team: 'demo', device: 'cpu', agents: [{ name: 'a', role: 'r', model: 'm' }], ms: 3, warnings: [] }));
-  accepted(validateSolveResult({ rounds: 3, answer: 'x', code: null, language: 'python', metrics, device: 'cpu' }));
+  accepted(validateLoadTeamResult({ team: 'demo', device: 'cpu', precision: 'int4', agents: [{ name: 'a', role: 'r', model: 'm' }], ms: 3, warnings: [] }));
+  accepted(validateSolveResult({ rounds: 3, answer: 'x', code: null, language: 'python', metrics, device: 'cpu', precision: 'int4' }));
   assert.deepEqual(issues(validateSolveResult({ rounds: 1, answer: 42, code: null })), [
     'result.answer: expected a string, got 42',
     'result.language: is required',
     'result.metrics: is required',
     'result.device: is required',
+    'result.precision: is required',
   ]);
   accepted(validatePingResult({ uptimeMs: 5, team: null, solves: ['a'] }));
   accepted(validateLogNotification({ level: 'warn', message: 'm' }));

@@ -1,18 +1,30 @@
 // Team presets are data (models/*.json): which models, which roles, which links, which defaults.
 // This module reads and checks them; team.ts turns one into loaded models and links.
 import { readdir, readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { UserError, type PresetSummary, type Style } from '../api';
-import type { Role } from './prompts';
+import { HF_FAMILIES } from '../model/families/index';
+import { parsePromptSet, type PromptSet, type Role } from './prompts';
+import type { Qwen35Options } from '../model/synthetic/qwen3_5-checkpoint';
+import type { TinyModelSpec } from '../model/synthetic/hf-checkpoint';
 
 /** Where a model comes from. */
 export type ModelSource =
-  | { repo: string; revision?: string; files?: string[] }
+  | {
+      repo: string;
+      revision?: string;
+      files?: string[];
+      /** config.json's model_type, known before download so a family we cannot build is refused up front. */
+      family?: string;
+      /** Parameter count from the model card (billions), for sizes shown before download. */
+      parametersB?: number;
+    }
   | { path: string }
   | { generated: SyntheticSpec };
 
 export interface SyntheticSpec {
-  family: 'llama' | 'qwen2' | 'qwen3' | 'mistral';
+  family: 'llama' | 'qwen2' | 'qwen3' | 'mistral' | 'gemma3' | 'qwen3_5';
   hiddenSize: number;
   intermediateSize: number;
   numLayers: number;
@@ -23,6 +35,11 @@ export interface SyntheticSpec {
   headDim?: number;
   maxPositionEmbeddings?: number;
   tieWordEmbeddings?: boolean;
+  /** Qwen3.5's linear-attention shapes and layout (synthetic/qwen3_5-checkpoint.ts). */
+  qwen3_5?: Qwen35Options;
+  /** transformers 4 or 5 file layout, and Gemma 3's shape options (synthetic/hf-checkpoint.ts). */
+  layout?: TinyModelSpec['layout'];
+  gemma3?: TinyModelSpec['gemma3'];
 }
 
 /** Where a link's weights come from. */
@@ -58,7 +75,13 @@ export interface TeamPreset {
   name: string;
   description: string;
   demo: boolean;
-  style: Style;
+  style: PresetStyle;
+  /** The role wording (models/prompts/<name>.json, or inline in the preset). */
+  prompts: PromptSet;
+  /** Benchmark scores the authors report for this release (their README), e.g. {"MBPP+": 37.3}. */
+  reference: Record<string, number>;
+  /** Set when the team cannot run yet: what it needs that this version lacks. */
+  lacks?: string;
   models: Record<string, ModelSource>;
   agents: AgentPreset[];
   /** Keyed "sender->receiver" by agent name. */
@@ -68,16 +91,24 @@ export interface TeamPreset {
   file: string;
 }
 
-const ROLES_BY_STYLE: Record<Style, Role[][]> = {
+/** The styles the engine runs, plus released ones it can list but not run yet (the preset says what it lacks). */
+export type PresetStyle = Style | 'deliberation';
+
+const ROLES_BY_STYLE: Record<PresetStyle, Role[][]> = {
   sequential: [['planner'], ['critic'], ['solver']],
   mixture: [['expert'], ['summarizer']],
   distillation: [['expert'], ['learner']],
+  deliberation: [],
 };
 
+const DEFAULT_PROMPTS = 'code';
+
 export function presetDirectories(): string[] {
-  const dirs = [resolve(import.meta.dirname ?? '.', '..', '..', '..', 'models')];
+  // import.meta.url, unlike import.meta.dirname, is also defined in the extension host's CJS bundle.
+  const here = dirname(fileURLToPath(import.meta.url));
+  const dirs = [resolve(here, '..', '..', '..', 'models')];
   // The bundled CLI/runtime live in dist/; the presets sit beside it in the package.
-  dirs.push(resolve(import.meta.dirname ?? '.', '..', 'models'));
+  dirs.push(resolve(here, '..', 'models'));
   if (process.env.RECURSIVEMAS_PRESETS) dirs.unshift(...process.env.RECURSIVEMAS_PRESETS.split(':'));
   return [...new Set(dirs)];
 }
@@ -93,13 +124,35 @@ export function checkRepoId(repo: unknown, file: string): void {
   }
 }
 
-export function parsePreset(json: unknown, file: string): TeamPreset {
+/** A preset's prompt set: inline, or by name from a `prompts` folder beside the preset (then the built-in one). */
+async function loadPromptSet(value: unknown, file: string): Promise<PromptSet> {
+  if (value !== undefined && typeof value === 'object') return parsePromptSet(value, `${file} (prompts)`);
+  const name = value ?? DEFAULT_PROMPTS;
+  if (typeof name !== 'string' || !/^[\w.-]+$/.test(name)) fail(file, `"prompts" must be a prompt set's name or an object, not ${JSON.stringify(value)}.`);
+  for (const dir of [join(dirname(file), 'prompts'), ...presetDirectories().map((d) => join(d, 'prompts'))]) {
+    const path = join(dir, `${name}.json`);
+    const text = await readFile(path, 'utf8').catch(() => undefined);
+    if (text === undefined) continue;
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (e) {
+      throw new UserError(`Prompt set ${path} cannot be read as JSON (${(e as Error).message}).`, 'preset-invalid');
+    }
+    return parsePromptSet(json, path);
+  }
+  return fail(file, `names the prompt set "${name}", but there is no prompts/${name}.json beside it or among the built-in prompt sets.`);
+}
+
+export function parsePreset(json: unknown, file: string, prompts: PromptSet): TeamPreset {
   if (!json || typeof json !== 'object') fail(file, 'is not a JSON object.');
   const p = json as Record<string, unknown>;
   const str = (v: unknown, what: string): string => (typeof v === 'string' && v ? v : fail(file, `"${what}" must be a non-empty string.`));
   const name = str(p.name, 'name');
-  const style = p.style as Style;
-  if (!['sequential', 'mixture', 'distillation'].includes(style)) fail(file, `"style" must be sequential, mixture or distillation, not ${JSON.stringify(p.style)}.`);
+  const style = p.style as PresetStyle;
+  if (!Object.hasOwn(ROLES_BY_STYLE, style)) fail(file, `"style" must be sequential, mixture or distillation, not ${JSON.stringify(p.style)}.`);
+  const lacks = p.lacks === undefined ? undefined : str(p.lacks, 'lacks');
+  if (style === 'deliberation' && !lacks) fail(file, 'a deliberation team cannot run in this version; the preset must say what it lacks ("lacks").');
   const models = (p.models ?? {}) as Record<string, ModelSource>;
   if (typeof models !== 'object' || Object.keys(models).length === 0) fail(file, '"models" must name at least one model.');
   for (const [key, m] of Object.entries(models)) {
@@ -121,6 +174,11 @@ export function parsePreset(json: unknown, file: string): TeamPreset {
   for (const group of groups) {
     if (!roles.some((r) => group.includes(r))) fail(file, `a ${style} team needs a ${group.join(' or ')}.`);
   }
+  if (!lacks) {
+    for (const r of new Set(roles)) if (!prompts.roles[r]) fail(file, `its prompt set "${prompts.name}" has no wording for the role ${r}.`);
+  }
+  const reference = (p.reference ?? {}) as Record<string, unknown>;
+  if (typeof reference !== 'object' || Object.values(reference).some((v) => typeof v !== 'number')) fail(file, '"reference" must map benchmark names to scores.');
   const outerLinks = (p.outerLinks ?? {}) as Record<string, LinkSource>;
   for (const link of [...Object.values(outerLinks), ...agents.map((a) => a.innerLink)]) {
     if ('repo' in link && link.repo !== undefined) checkRepoId(link.repo, file);
@@ -131,6 +189,9 @@ export function parsePreset(json: unknown, file: string): TeamPreset {
     description: typeof p.description === 'string' ? p.description : '',
     demo: p.demo === true,
     style,
+    prompts,
+    reference: reference as Record<string, number>,
+    ...(lacks ? { lacks } : {}),
     models,
     agents,
     outerLinks,
@@ -167,7 +228,14 @@ export async function readPreset(name: string): Promise<TeamPreset> {
   } catch (e) {
     fail(file, `cannot be read as JSON (${(e as Error).message}).`);
   }
-  return parsePreset(json, file);
+  return parsePreset(json, file, await loadPromptSet((json as Record<string, unknown> | null)?.prompts, file));
+}
+
+/** Families a preset's models declare that the engine cannot build (known before anything is downloaded). */
+export function unsupportedFamilies(preset: Pick<TeamPreset, 'models'>): string[] {
+  const out = new Set<string>();
+  for (const m of Object.values(preset.models)) if ('repo' in m && m.family && !Object.hasOwn(HF_FAMILIES, m.family)) out.add(m.family);
+  return [...out];
 }
 
 export function reposOf(preset: TeamPreset): string[] {
@@ -182,8 +250,15 @@ export async function listPresets(): Promise<PresetSummary[]> {
   const out: PresetSummary[] = [];
   for (const [, file] of await presetFiles()) {
     try {
-      const p = parsePreset(JSON.parse(await readFile(file, 'utf8')), file);
-      out.push({ name: p.name, description: p.description, demo: p.demo, repos: reposOf(p) });
+      const p = await readPreset(file);
+      out.push({
+        name: p.name,
+        description: p.description,
+        demo: p.demo,
+        repos: reposOf(p),
+        reference: p.reference,
+        blockers: [...(p.lacks ? [p.lacks] : []), ...unsupportedFamilies(p).map((f) => `the ${f} model family`)],
+      });
     } catch {
       // A broken preset is reported when it is selected, not while listing the others.
     }

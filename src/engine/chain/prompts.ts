@@ -1,12 +1,45 @@
-// Role prompts, in our own words, with the structure the RecursiveMAS agents were trained on: a
-// role sentence, the interface requirement, the problem, the slot where incoming thoughts go, and
-// the output format (a short plan for planners and critics, one fenced code block for the solver).
+// Role prompts. Their wording is data (models/prompts/*.json, chosen by each preset) and their
+// structure follows the released prompt builders (the official repository's prompts.py), because
+// the links were trained on it: a generic system line; in the user message a role sentence, the
+// interface line, and the slot blocks placed per role (solver, learner, summarizer and the experts'
+// feedback BEFORE the problem; critic and the planner's feedback AFTER it; no slot for a first-round
+// planner or expert), then the output format.
 import type { ChatMessage } from '../tokenizer/hf';
+import { UserError } from '../api';
 
 export type Role = 'planner' | 'critic' | 'solver' | 'expert' | 'summarizer' | 'learner';
+export const ROLES: readonly Role[] = ['planner', 'critic', 'solver', 'expert', 'summarizer', 'learner'];
 
 /** Marker for the i-th slot; the prompt is split here and the incoming vectors spliced in. */
 export const slotMarker = (i: number): string => `<<<slot-${i}>>>`;
+
+/** One role's wording. `first` is used while the role has no incoming message, `later` once it has one. */
+export interface RoleTemplate {
+  first?: string;
+  later?: string;
+  /** How one incoming message is introduced; `{slot}` is where it goes, `{sender}` who sent it. */
+  slot?: string;
+}
+
+/**
+ * A prompt set. Placeholders: {interface}, {problem}, {slots}, {checks}, {answerFormat}, {language},
+ * {fence}, {name}, {task}, {context}, {domain}, {sender}, {slot}.
+ */
+export interface PromptSet {
+  name: string;
+  system: string;
+  interface: { function: string; program: string; general: string };
+  problem: string;
+  /** Appended to the problem when the editor sends surrounding code. */
+  context: string;
+  /** Where the results of the user's checks go in a repair round (empty otherwise). */
+  checks: string;
+  answerFormat: string;
+  /** The plain-text continuation asking for only the code; it ends inside an opened fence. */
+  retry: string;
+  /** The roles this set words; a preset may only use roles its set has. */
+  roles: Partial<Record<Role, RoleTemplate>>;
+}
 
 export interface PromptInput {
   role: Role;
@@ -17,17 +50,11 @@ export interface PromptInput {
   senders: string[];
   /** The expert's field, for mixture teams. */
   domain?: string;
-  final: boolean;
+  /** Output of the user's checks on the previous candidate, for a repair round. */
+  checkFeedback?: string;
 }
 
-const ROLE_SENTENCE: Record<Role, string> = {
-  planner: 'You are the planner of a team that writes code. You read the problem and decide how it should be solved.',
-  critic: "You are the critic of a team that writes code. You check the planner's approach, find its mistakes and gaps, and improve it.",
-  solver: 'You are the solver of a team that writes code. You write the final, correct program.',
-  expert: 'You are a domain expert on a team that writes code. You contribute the insight your field brings to the problem.',
-  summarizer: "You are the lead of a team of experts that writes code. You combine the experts' insights and write the final program.",
-  learner: "You are the learner of a teacher-student pair that writes code. You use the teacher's guidance to write the final program.",
-};
+const PLACEHOLDERS = new Set(['interface', 'problem', 'slots', 'checks', 'answerFormat', 'language', 'fence', 'name', 'task', 'context', 'domain', 'sender', 'slot']);
 
 export function languageName(language: string): string {
   const names: Record<string, string> = {
@@ -44,39 +71,91 @@ export function fenceTag(language: string): string {
   return tags[language.toLowerCase()] ?? language.toLowerCase();
 }
 
-function interfaceRequirement(task: string, language: string): string {
-  const name = /\bfunction\s+(?:named|called)\s+`?([A-Za-z_][\w]*)`?/i.exec(task)?.[1] ?? /`([A-Za-z_][\w]*)\s*\(/.exec(task)?.[1];
-  const lang = languageName(language);
-  if (name) return `Write the solution in ${lang} as a function named ${name}.`;
-  if (/\b(stdin|standard input|reads? (from )?input)\b/i.test(task)) return `Write the solution in ${lang} as a program that reads standard input and writes standard output.`;
-  return `Write the solution in ${lang}.`;
+/** Fills `{name}` placeholders; every name must be known and given (checked when a set is read). */
+function fill(template: string, values: Record<string, string>): string {
+  return template.replace(/\{([A-Za-z]+)\}/g, (whole, key: string) => values[key] ?? whole);
 }
 
-export function buildRoleMessages(p: PromptInput): ChatMessage[] {
-  const lines: string[] = [];
-  lines.push(interfaceRequirement(p.task, p.language));
-  if (p.role === 'expert' && p.domain) lines.push(`Your field: ${p.domain}.`);
-  lines.push('', 'Problem:', p.task.trim());
-  if (p.context?.trim()) lines.push('', 'Code around the place where the solution goes:', p.context.trim());
-  p.senders.forEach((sender, i) => {
-    // Slots sit on lines of their own so that splicing never changes how the text around them tokenizes.
-    lines.push('', `Thoughts from the ${sender}:`, slotMarker(i), '');
-  });
-  const tag = fenceTag(p.language);
-  if (p.final) {
-    lines.push('', `Answer with the complete solution in a single fenced code block (\`\`\`${tag}), and nothing after it.`);
-  } else if (p.role === 'critic') {
-    lines.push('', 'Reply with a corrected plan of 3 to 6 short numbered steps. Do not write code.');
-  } else {
-    lines.push('', 'Reply with a plan of 3 to 6 short numbered steps. Do not write code.');
+/** The released interface line: a named function, a stdin/stdout program, or (ours) plain code. */
+function interfaceLine(set: PromptSet, task: string, language: string): string {
+  const name = /\bfunction\s+(?:named|called)\s+`?([A-Za-z_][\w]*)`?/i.exec(task)?.[1] ?? /`([A-Za-z_][\w]*)\s*\(/.exec(task)?.[1];
+  const values = { language: languageName(language), name: name ?? '' };
+  if (name) return fill(set.interface.function, values);
+  if (/\b(stdin|standard input|reads? (from )?input)\b/i.test(task)) return fill(set.interface.program, values);
+  return fill(set.interface.general, values);
+}
+
+export function buildRoleMessages(set: PromptSet, p: PromptInput): ChatMessage[] {
+  const role = set.roles[p.role];
+  if (!role) throw new UserError(`The prompt set "${set.name}" has no wording for the role ${p.role}.`, 'preset-invalid');
+  const template = (p.senders.length > 0 ? role.later ?? role.first : role.first ?? role.later)!;
+  if (p.senders.length > 0 && !template.includes('{slots}')) {
+    throw new UserError(`The prompt set "${set.name}" gives the ${p.role} no place ({slots}) for its incoming messages.`, 'preset-invalid');
   }
+  const common = { language: languageName(p.language), fence: fenceTag(p.language), domain: p.domain ?? '' };
+  const slots = p.senders.map((sender, i) => fill(role.slot ?? '{slot}\n', { ...common, sender, slot: slotMarker(i) })).join('');
+  const context = p.context?.trim() ? fill(set.context, { context: p.context.trim() }) : '';
+  const values = {
+    ...common,
+    interface: interfaceLine(set, p.task, p.language),
+    problem: fill(set.problem, { task: p.task.trim(), context }),
+    slots,
+    checks: p.checkFeedback?.trim() ? fill(set.checks, { checks: p.checkFeedback.trim() }) : '',
+    answerFormat: fill(set.answerFormat, common),
+  };
   return [
-    { role: 'system', content: ROLE_SENTENCE[p.role] },
-    { role: 'user', content: lines.join('\n') },
+    { role: 'system', content: set.system },
+    { role: 'user', content: fill(template, values) },
   ];
 }
 
-/** The follow-up when the final answer had no code block. */
-export function codeOnlyFollowUp(language: string): string {
-  return `Now give only the final ${languageName(language)} code, in one fenced code block (\`\`\`${fenceTag(language)}), with no explanation.`;
+/** The retry as released: the raw answer continued as plain text, ending inside an opened code fence. */
+export function retryContinuation(set: PromptSet, previous: string, language: string): string {
+  return `${previous.trimEnd()}\n${fill(set.retry, { language: languageName(language), fence: fenceTag(language) })}`;
+}
+
+/** Checks a prompt set read from JSON: every field present, every placeholder known, slots where roles need them. */
+export function parsePromptSet(json: unknown, source: string): PromptSet {
+  const fail = (what: string): never => {
+    throw new UserError(`Prompt set ${source}: ${what}`, 'preset-invalid');
+  };
+  if (!json || typeof json !== 'object' || Array.isArray(json)) fail('is not a JSON object.');
+  const o = json as Record<string, unknown>;
+  const text = (v: unknown, where: string): string => {
+    if (typeof v !== 'string') fail(`"${where}" must be a string.`);
+    for (const [, key] of (v as string).matchAll(/\{([A-Za-z]+)\}/g)) {
+      if (!PLACEHOLDERS.has(key!)) fail(`"${where}" uses the unknown placeholder {${key}} (known: ${[...PLACEHOLDERS].join(', ')}).`);
+    }
+    return v as string;
+  };
+  const iface = (o.interface ?? {}) as Record<string, unknown>;
+  const roles = (o.roles ?? fail('"roles" is missing.')) as Record<string, unknown>;
+  const parsedRoles: Partial<Record<Role, RoleTemplate>> = {};
+  for (const r of Object.keys(roles)) {
+    if (!(ROLES as readonly string[]).includes(r)) fail(`"roles.${r}" is not a role (roles: ${ROLES.join(', ')}).`);
+    const t = roles[r];
+    if (!t || typeof t !== 'object') fail(`"roles.${r}" is not an object.`);
+    const rt = t as Record<string, unknown>;
+    const out: RoleTemplate = {};
+    if (rt.first !== undefined) out.first = text(rt.first, `roles.${r}.first`);
+    if (rt.later !== undefined) out.later = text(rt.later, `roles.${r}.later`);
+    if (rt.slot !== undefined) out.slot = text(rt.slot, `roles.${r}.slot`);
+    if (out.first === undefined && out.later === undefined) fail(`"roles.${r}" needs "first" or "later".`);
+    if (out.later !== undefined && !out.later.includes('{slots}')) fail(`"roles.${r}.later" must place the incoming messages with {slots}.`);
+    if (out.slot !== undefined && !out.slot.includes('{slot}')) fail(`"roles.${r}.slot" must contain {slot}.`);
+    parsedRoles[r as Role] = out;
+  }
+  const retry = text(o.retry, 'retry');
+  if (!/`{3}\{fence\}\n$/.test(retry)) fail('"retry" must end with an opened code fence: ```{fence} and a newline.');
+  return {
+    name: typeof o.name === 'string' ? o.name : source,
+    system: text(o.system, 'system'),
+    interface: { function: text(iface.function, 'interface.function'), program: text(iface.program, 'interface.program'), general: text(iface.general, 'interface.general') },
+    problem: text(o.problem, 'problem'),
+    context: text(o.context, 'context'),
+    checks: text(o.checks, 'checks'),
+    answerFormat: text(o.answerFormat, 'answerFormat'),
+    retry,
+    roles: parsedRoles,
+  };
 }

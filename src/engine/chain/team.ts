@@ -12,17 +12,18 @@ import {
   type Device,
   type LoadedTeam,
   type LoadOptions,
+  type Precision,
   type PresetSummary,
   type SolveEvent,
   type SolveRequest,
   type SolveResult,
 } from '../api';
-import type { StageTiming } from '../../protocol/events';
+import type { StageTiming, Style } from '../../protocol/events';
 import { generateFromEmbeds } from '../generate';
 import { RecursiveLink, type NamedTensor } from '../links/link';
 import { fitInnerTrainingFree, fitOuterTrainingFree } from '../links/training-free';
-import { defaultCacheDirectory } from '../model/build';
-import { DecoderModel } from '../model/decoder';
+import { defaultModelsDirectory } from '../paths';
+import { DecoderModel, type DecoderState } from '../model/decoder';
 import { readHfConfig } from '../model/hf';
 import { estimateMemory, formatBytes } from '../model/memory';
 import { SeededRandom } from '../model/sampling';
@@ -30,17 +31,15 @@ import { ensureSyntheticModel } from '../model/synthetic';
 import { HfTokenizer, type ChatMessage } from '../tokenizer/hf';
 import { TokenTextStream } from '../tokenizer/types';
 import { extractCode } from './answer';
-import { listPresets as listPresetFiles, readPreset, type AgentPreset, type LinkSource, type ModelSource, type TeamPreset } from './presets';
-import { buildRoleMessages, codeOnlyFollowUp } from './prompts';
+import { listPresets as listPresetFiles, readPreset, unsupportedFamilies, type AgentPreset, type LinkSource, type ModelSource, type TeamPreset } from './presets';
+import { buildRoleMessages, retryContinuation } from './prompts';
 import { latentRollout } from './rollout';
-import { splicePrompt, type SlotContent } from './splice';
+import { splicePrompt, type SlotContent, type SplicedPrompt } from './splice';
 
 export { listPresetFiles as listPresets };
 export type { PresetSummary };
 
-export function defaultModelsDirectory(): string {
-  return process.env.RECURSIVEMAS_MODELS ?? join(defaultCacheDirectory(), 'models');
-}
+export { defaultModelsDirectory };
 
 interface SharedModel {
   key: string;
@@ -109,12 +108,19 @@ function generatedLinkTensors(kind: 'inner' | 'outer', dIn: number, dOut: number
   return t;
 }
 
+/** Euclidean norm without spreading the vector into arguments (a wide model would overflow the stack). */
+function vectorNorm(v: Float32Array): number {
+  let sum = 0;
+  for (const x of v) sum += x * x;
+  return Math.sqrt(sum);
+}
+
 function meanEmbeddingNorm(m: DecoderModel): number {
   const rows = Math.min(m.config.vocabSize, 512);
   let total = 0;
   for (let id = 0; id < rows; id++) {
     const r = m.embedding.row(id);
-    total += Math.hypot(...r);
+    total += vectorNorm(r);
   }
   return total / rows;
 }
@@ -140,8 +146,10 @@ export function messagePairs(preset: TeamPreset, rounds: number): [string, strin
 export async function loadTeam(name: string, options: LoadOptions): Promise<LoadedTeam> {
   const started = performance.now();
   const preset = await readPreset(name);
+  refuseUnrunnable(preset);
   const modelsDirectory = options.modelsDirectory ?? defaultModelsDirectory();
   const device: Device = options.device === 'auto' ? 'cpu' : options.device;
+  const precision: Precision = options.precision ?? 'fp32';
   const emit = options.onEvent ?? (() => {});
   const shared = new Map<string, SharedModel>();
   const links: RecursiveLink[] = [];
@@ -155,9 +163,11 @@ export async function loadTeam(name: string, options: LoadOptions): Promise<Load
       if (options.signal?.aborted) throw new CancelledError();
       emit({ type: 'team-loading', team: preset.name, model: key, index, count: keys.length });
       const folder = folders.get(key)!;
-      const model = await DecoderModel.load(folder, { device, threads: options.threads, precision: options.precision, cacheDirectory: options.cacheDirectory });
+      const model = await DecoderModel.load(folder, { device, threads: options.threads, precision, cacheDirectory: options.cacheDirectory });
       warnings.push(...model.warnings);
       const tokenizer = await HfTokenizer.load(folder);
+      // Agents talk through their chat templates: a plain "role: content" prompt is not what the links learned.
+      tokenizer.requireChatTemplate();
       if (tokenizer.vocabSize > model.config.vocabSize) {
         throw new UserError(`${folder}: the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${model.config.vocabSize}; they do not belong together.`, 'model-invalid');
       }
@@ -188,8 +198,8 @@ export async function loadTeam(name: string, options: LoadOptions): Promise<Load
     }
     const ms = performance.now() - started;
     const info: AgentInfo[] = preset.agents.map((a) => ({ name: a.name, role: a.role, model: a.model }));
-    emit({ type: 'team-loaded', team: preset.name, agents: info, device: realDevice, ms });
-    return new Team(preset, agents, outer, [...shared.values()], links, realDevice, info, warnings);
+    emit({ type: 'team-loaded', team: preset.name, agents: info, device: realDevice, precision, ms });
+    return new Team(preset, agents, outer, [...shared.values()], links, realDevice, precision, info, warnings);
   } catch (e) {
     await Promise.all([...shared.values()].map((s) => s.model.dispose()));
     await Promise.all(links.map((l) => l.dispose()));
@@ -197,10 +207,26 @@ export async function loadTeam(name: string, options: LoadOptions): Promise<Load
   }
 }
 
+/** A preset that is listed but cannot run in this version says why, before anything is read. */
+export function refuseUnrunnable(preset: TeamPreset): void {
+  if (preset.lacks) {
+    throw new UserError(`The team "${preset.name}" cannot run in this version: it needs ${preset.lacks}.`, 'unsupported', 'Pick another team with "RecursiveMAS: Select Team" or --team.');
+  }
+  const missing = unsupportedFamilies(preset);
+  if (missing.length) {
+    throw new UserError(
+      `The team "${preset.name}" needs the ${missing.join(' and ')} model famil${missing.length > 1 ? 'ies' : 'y'}, which this version cannot build yet.`,
+      'unsupported',
+      'Pick another team with "RecursiveMAS: Select Team" or --team.',
+    );
+  }
+}
+
 /** Refuses a team whose models, KV caches and links will not fit, with the numbers. */
 async function checkTeamFits(preset: TeamPreset, folders: Map<string, string>, options: LoadOptions): Promise<void> {
   const context = options.contextTokens ?? 4096;
   const precision = options.precision ?? 'fp32';
+  const device: Device = options.device === 'auto' ? 'cpu' : options.device;
   const widths = new Map<string, number>();
   const parts: string[] = [];
   let total = 0;
@@ -208,7 +234,7 @@ async function checkTeamFits(preset: TeamPreset, folders: Map<string, string>, o
     const config = await readHfConfig(folder);
     widths.set(key, config.hiddenSize);
     // Agents take turns and drop their KV cache after their turn, so one cache per model.
-    const e = estimateMemory(config, precision, context);
+    const e = estimateMemory(config, precision, context, { device });
     const bytes = e.totalBytes;
     total += bytes;
     parts.push(`${key} ${formatBytes(bytes)} (${(e.parameters / 1e9).toFixed(2)}B parameters at ${precision}, KV cache for ${context} positions ${formatBytes(e.kvCacheBytes)})`);
@@ -226,7 +252,7 @@ async function checkTeamFits(preset: TeamPreset, folders: Map<string, string>, o
     throw new UserError(
       `The team "${preset.name}" needs about ${formatBytes(total)} of memory but ${formatBytes(available)} is available: ${parts.join('; ')}; links ${formatBytes(links)}.`,
       'out-of-memory',
-      'Close other programs, choose int4 precision or a smaller team, or lower the context.',
+      precision === 'int4' ? 'Close other programs or choose a smaller team.' : 'Close other programs, choose int4 precision (--precision int4, setting recursivemas.precision) or a smaller team.',
     );
   }
 }
@@ -273,6 +299,7 @@ class Team implements LoadedTeam {
     private readonly models: SharedModel[],
     private readonly links: RecursiveLink[],
     readonly device: Device,
+    readonly precision: Precision,
     readonly agents: AgentInfo[],
     readonly warnings: string[],
   ) {
@@ -280,13 +307,24 @@ class Team implements LoadedTeam {
   }
 
   async solve(request: SolveRequest, onEvent: (event: SolveEvent) => void, signal?: AbortSignal): Promise<SolveResult> {
-    return new SolveRun(this.preset, this.members, this.outer, this.device, request, onEvent, signal).run();
+    return new SolveRun(this.preset, this.members, this.outer, this.device, this.precision, request, onEvent, signal).run();
   }
 
   async dispose(): Promise<void> {
     await Promise.all(this.models.map((m) => m.model.dispose()));
     await Promise.all(this.links.map((l) => l.dispose()));
   }
+}
+
+/** New tokens the code retry may write, as released. */
+const RETRY_TOKENS = 256;
+
+/** The code after the last opened fence when the model never closed it (the retry ends inside one). */
+function openFenceTail(text: string): string | null {
+  const at = text.lastIndexOf('```');
+  if (at < 0) return null;
+  const body = text.slice(text.indexOf('\n', at) + 1).trim();
+  return body ? body : null;
 }
 
 function checkRequest(r: SolveRequest): void {
@@ -299,11 +337,24 @@ function checkRequest(r: SolveRequest): void {
   whole(r.maxNewTokens, 'max new tokens', 1, 32768);
 }
 
+/** Where a prompt's run starts: a state (fresh or a kept prefix) and the embeddings still to run. */
+interface PromptStart {
+  state: DecoderState;
+  embeds: Float32Array;
+  count: number;
+  /** Prefix ids whose positions the caller keeps from `state` once the turn has run. */
+  keep?: number[];
+}
+
 class SolveRun {
   private readonly stages: StageTiming[] = [];
   private promptTokens = 0;
   private latentSteps = 0;
   private textTokens = 0;
+  private reusedPromptTokens = 0;
+  private rounds = 1;
+  /** Per agent: the token ids of its prompt before the first slot and the state right after them. */
+  private readonly prefixes = new Map<string, { ids: number[]; state: DecoderState }>();
   private readonly started = performance.now();
 
   constructor(
@@ -311,6 +362,7 @@ class SolveRun {
     private readonly agents: Map<string, Agent>,
     private readonly outer: Map<string, RecursiveLink>,
     private readonly device: Device,
+    private readonly precision: Precision,
     private readonly req: SolveRequest,
     private readonly emit: (e: SolveEvent) => void,
     private readonly signal?: AbortSignal,
@@ -326,19 +378,20 @@ class SolveRun {
 
   async run(): Promise<SolveResult> {
     checkRequest(this.req);
-    const { style } = this.preset;
+    const style = this.preset.style as Style;
     const mode = this.req.mode;
     const rounds = mode === 'single' ? 1 : this.req.rounds;
+    this.rounds = rounds;
     this.emit({ type: 'solve-start', task: this.req.task, language: this.req.language, mode, style, rounds, latentSteps: this.req.latentSteps });
     let answer: string;
     if (mode === 'single') answer = await this.single();
     else if (style === 'sequential') answer = await this.sequential(rounds);
     else answer = await this.hubAndSpokes(rounds);
     let code = extractCode(answer, this.req.language);
-    if (code === null && this.req.retryForCode !== false) {
+    if (code === null && this.req.retryForCode !== false && !this.req.fixedLength) {
       this.emit({ type: 'retry', reason: 'The final answer had no fenced code block; asking once more for only the code.' });
-      answer = await this.retryForCode(answer, rounds);
-      code = extractCode(answer, this.req.language);
+      answer = await this.retryForCode(answer);
+      code = extractCode(answer, this.req.language) ?? openFenceTail(answer);
     }
     if (code === null) this.emit({ type: 'warning', message: 'No code block could be obtained from the final agent; the answer is shown as it is.' });
     this.emit({ type: 'answer', text: answer, code, language: this.req.language });
@@ -348,15 +401,17 @@ class SolveRun {
       promptTokens: this.promptTokens,
       latentSteps: this.latentSteps,
       textTokens: this.textTokens,
+      reusedPromptTokens: this.reusedPromptTokens,
       device: this.device,
+      precision: this.precision,
     };
     this.emit({ type: 'metrics', metrics });
-    return { rounds, answer, code, language: this.req.language, metrics, device: this.device };
+    return { rounds, answer, code, language: this.req.language, metrics, device: this.device, precision: this.precision };
   }
 
   // --- styles -------------------------------------------------------------------------------
 
-  private finalState?: { agent: Agent; messages: ChatMessage[]; slots: SlotContent[]; round: number };
+  private finalState?: { agent: Agent; round: number };
 
   private async single(): Promise<string> {
     const solver = this.byRole('solver')[0] ?? this.byRole('summarizer')[0] ?? this.byRole('learner')[0]!;
@@ -421,21 +476,51 @@ class SolveRun {
 
   // --- turns --------------------------------------------------------------------------------
 
-  private messagesFor(agent: Agent, senders: string[], final: boolean): ChatMessage[] {
-    return buildRoleMessages({
+  private messagesFor(agent: Agent, senders: string[]): ChatMessage[] {
+    return buildRoleMessages(this.preset.prompts, {
       role: agent.preset.role,
       task: this.req.task,
       language: this.req.language,
       context: this.req.context,
       senders,
       domain: agent.preset.domain,
-      final,
+      checkFeedback: this.req.checkFeedback,
     });
   }
 
-  private embedPrompt(agent: Agent, messages: ChatMessage[], slots: SlotContent[]): { embeds: Float32Array; count: number } {
+  private embedPrompt(agent: Agent, messages: ChatMessage[], slots: SlotContent[]): SplicedPrompt {
     const { tokenizer, model } = agent.shared;
     return splicePrompt(tokenizer.renderChat(messages), slots, tokenizer, model.embedding, agent.preset.name);
+  }
+
+  /**
+   * The state a latent prompt starts from and the part of the prompt still to run. The text before
+   * the first slot is the same tokens at the same positions in every round, so its state is kept
+   * after its first run and later rounds continue from it. Keys and values are per position, so the
+   * whole prompt runs once and the turn keeps its first positions afterwards (`keep`, done by the
+   * caller); a linear-attention layer's running state cannot be cut back, so there the prefix runs
+   * alone first and its state is kept exactly where it ends.
+   */
+  private async startFromPrefix(round: number, agent: Agent, prompt: SplicedPrompt): Promise<PromptStart> {
+    const { model } = agent.shared;
+    const whole = { state: model.newState(), embeds: prompt.embeds, count: prompt.count };
+    const ids = prompt.textParts.length > 1 ? prompt.textParts[0]! : [];
+    if (this.req.reusePrefixes === false || ids.length === 0) return whole;
+    const name = agent.preset.name;
+    const d = model.config.hiddenSize;
+    const rest = { embeds: prompt.embeds.subarray(ids.length * d), count: prompt.count - ids.length };
+    const kept = this.prefixes.get(name);
+    if (kept && kept.ids.length === ids.length && kept.ids.every((id, i) => id === ids[i])) {
+      this.reusedPromptTokens += ids.length;
+      return { state: kept.state.snapshot(), ...rest };
+    }
+    // Nothing later would use it.
+    if (round >= this.rounds) return whole;
+    if (whole.state.truncatable) return { ...whole, keep: ids };
+    const state = model.newState();
+    await model.forward(state, prompt.embeds.subarray(0, ids.length * d), ids.length, 0);
+    this.prefixes.set(name, { ids, state: state.snapshot() });
+    return { state, ...rest };
   }
 
   /** A non-final turn: m latent steps (latent mode) or a text message (text mode). */
@@ -443,8 +528,9 @@ class SolveRun {
     this.check();
     const name = agent.preset.name;
     const t = performance.now();
-    const messages = this.messagesFor(agent, senders, false);
-    const { embeds, count } = this.embedPrompt(agent, messages, slots);
+    const messages = this.messagesFor(agent, senders);
+    const prompt = this.embedPrompt(agent, messages, slots);
+    const { embeds, count } = prompt;
     if (this.req.mode === 'text') {
       this.emit({ type: 'agent-start', round, agent: name, role: agent.preset.role, action: 'text' });
       const text = await this.decode(round, agent, embeds, count, this.preset.defaults.textMessageTokens, false);
@@ -456,15 +542,20 @@ class SolveRun {
     this.emit({ type: 'agent-start', round, agent: name, role: agent.preset.role, action: 'latent' });
     const m = this.req.latentSteps;
     this.promptTokens += count;
-    const thoughts = await latentRollout(agent.shared.model, agent.inner, embeds, count, m, {
+    let promptMs = 0;
+    const start = await this.startFromPrefix(round, agent, prompt);
+    const thoughts = await latentRollout(agent.shared.model, agent.inner, start.embeds, start.count, m, {
       onStep: (step, steps) => {
+        // Step 1's thought is the prompt's last hidden state: the time until then is the prefill.
+        if (step === 1) promptMs = performance.now() - t;
         this.latentSteps++;
         this.emit({ type: 'latent-step', round, agent: name, step, steps });
       },
       check: () => this.check(),
-    });
+    }, start.state);
+    if (start.keep) this.prefixes.set(name, { ids: start.keep, state: start.state.truncated(start.keep.length) });
     const ms = performance.now() - t;
-    this.stages.push({ round, agent: name, kind: 'latent', ms });
+    this.stages.push({ round, agent: name, kind: 'latent', ms, promptMs, steps: m - 1 });
     this.emit({ type: 'agent-end', round, agent: name, ms, promptTokens: count, latentSteps: m, textTokens: 0 });
     return { vectors: thoughts, count: m };
   }
@@ -484,7 +575,7 @@ class SolveRun {
     let sum = 0;
     let max = 0;
     for (let i = 0; i < content.count; i++) {
-      const n = Math.hypot(...mapped.subarray(i * d, (i + 1) * d));
+      const n = vectorNorm(mapped.subarray(i * d, (i + 1) * d));
       sum += n;
       max = Math.max(max, n);
     }
@@ -497,27 +588,46 @@ class SolveRun {
     const name = agent.preset.name;
     const t = performance.now();
     this.emit({ type: 'agent-start', round, agent: name, role: agent.preset.role, action: 'decode' });
-    const messages = this.messagesFor(agent, senders, true);
-    this.finalState = { agent, messages, slots, round };
-    const { embeds, count } = this.embedPrompt(agent, messages, slots);
-    const out = await this.decode(round, agent, embeds, count, this.req.maxNewTokens, true);
+    const messages = this.messagesFor(agent, senders);
+    this.finalState = { agent, round };
+    const prompt = this.embedPrompt(agent, messages, slots);
+    const t0 = performance.now();
+    const start = this.req.mode === 'latent' ? await this.startFromPrefix(round, agent, prompt) : undefined;
+    const reuseMs = performance.now() - t0;
+    const out = await this.decode(round, agent, prompt.embeds, prompt.count, this.req.maxNewTokens, true, start);
+    const count = prompt.count;
     const ms = performance.now() - t;
-    this.stages.push({ round, agent: name, kind: 'decode', ms });
+    this.stages.push({ round, agent: name, kind: 'decode', ms, promptMs: reuseMs + out.promptMs, steps: out.tokens });
     this.emit({ type: 'agent-end', round, agent: name, ms, promptTokens: count, latentSteps: 0, textTokens: out.tokens });
     return out.text;
   }
 
-  private async retryForCode(previous: string, rounds: number): Promise<string> {
+  /**
+   * The retry as released: the final agent's raw answer, continued as plain text (no chat template,
+   * no latents, the tokenizer's own special tokens as a plain encode adds them) after a short
+   * follow-up that ends inside an opened code fence; at most RETRY_TOKENS new tokens.
+   */
+  private async retryForCode(previous: string): Promise<string> {
     const f = this.finalState!;
     const t = performance.now();
-    const messages: ChatMessage[] = [...f.messages, { role: 'assistant', content: previous }, { role: 'user', content: codeOnlyFollowUp(this.req.language) }];
-    const { embeds, count } = this.embedPrompt(f.agent, messages, f.slots);
-    const out = await this.decode(rounds, f.agent, embeds, count, this.req.maxNewTokens, true);
-    this.stages.push({ round: f.round, agent: f.agent.preset.name, kind: 'retry', ms: performance.now() - t });
-    return out.text;
+    const { tokenizer, model } = f.agent.shared;
+    const continuation = retryContinuation(this.preset.prompts, previous, this.req.language);
+    const ids = tokenizer.encodeWithSpecialTokens(continuation);
+    const out = await this.decode(f.round, f.agent, model.embedding.lookup(ids), ids.length, Math.min(RETRY_TOKENS, this.req.maxNewTokens), true);
+    this.stages.push({ round: f.round, agent: f.agent.preset.name, kind: 'retry', ms: performance.now() - t, promptMs: out.promptMs, steps: out.tokens });
+    return continuation + out.text;
   }
 
-  private async decode(round: number, agent: Agent, embeds: Float32Array, count: number, maxNewTokens: number, stream: boolean): Promise<{ text: string; tokens: number }> {
+  /** `start`, when given, holds the prompt's first part already run; `embeds` and `count` are the whole prompt. */
+  private async decode(
+    round: number,
+    agent: Agent,
+    embeds: Float32Array,
+    count: number,
+    maxNewTokens: number,
+    stream: boolean,
+    start?: PromptStart,
+  ): Promise<{ text: string; tokens: number; promptMs: number }> {
     const { model, tokenizer } = agent.shared;
     const budget = Math.min(maxNewTokens, model.config.maxPositionEmbeddings - count);
     if (budget <= 0) {
@@ -527,16 +637,16 @@ class SolveRun {
     // in it would inject chat structure into the next agent's prompt.
     const textStream = new TokenTextStream(tokenizer, true);
     let text = '';
-    const state = model.newState();
+    const state = start?.state ?? model.newState();
     this.promptTokens += count;
     const stops = [...new Set([...tokenizer.eosIds, ...model.config.eosTokenIds])];
-    const result = await generateFromEmbeds(model, state, embeds, count, {
+    const result = await generateFromEmbeds(model, state, start?.embeds ?? embeds, start?.count ?? count, {
       temperature: this.req.temperature,
       topP: this.req.topP,
       topK: this.req.topK,
       seed: this.req.seed,
       maxNewTokens: budget,
-      stopTokens: stops,
+      stopTokens: this.req.fixedLength ? [] : stops,
       signal: this.signal,
       onToken: (id) => {
         const piece = textStream.push(id);
@@ -548,6 +658,6 @@ class SolveRun {
     text += tail;
     if (stream && tail) this.emit({ type: 'token', round, agent: agent.preset.name, text: tail });
     this.textTokens += result.tokens.length;
-    return { text, tokens: result.tokens.length };
+    return { text, tokens: result.tokens.length, promptMs: result.prefillMs };
   }
 }

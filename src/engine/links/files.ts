@@ -35,6 +35,23 @@ async function readJson(path: string): Promise<unknown> {
   }
 }
 
+const isFile = (path: string) => stat(path).then((s) => s.isFile(), () => false);
+
+/**
+ * The inner link of `task`, in the released resolver's order: the manifest's entry for the task,
+ * else `adapter(<task>).pt`, else `adapter.pt` (teams released with one link for every task).
+ */
+async function innerLinkFile(folder: string, task: string): Promise<string> {
+  const manifest = join(folder, 'innerlink_config.json');
+  if (await isFile(manifest)) {
+    const json = await readJson(manifest);
+    const tasks = (json as { tasks?: Record<string, unknown> } | null)?.tasks;
+    if (!tasks || typeof tasks !== 'object' || Object.hasOwn(tasks, task)) return parseInnerLinkConfig(json, task, manifest);
+  }
+  for (const name of [`adapter(${task}).pt`, 'adapter.pt']) if (await isFile(join(folder, name))) return name;
+  throw new UserError(`${folder} has no inner link for the task "${task}" (no innerlink_config.json entry, adapter(${task}).pt or adapter.pt).`, 'model-missing', 'Download the team\'s models again ("RecursiveMAS: Download Models").');
+}
+
 export async function loadLinkTensors(
   source: Exclude<LinkSource, { trainingFree: true } | { generated: number }>,
   ctx: { modelFolder: string; modelsDirectory: string; preset: string },
@@ -45,10 +62,7 @@ export async function loadLinkTensors(
     const folder = source.repo ? repoFolder(source.repo) : ctx.modelFolder;
     file = insideFolder(folder, source.file, `team preset ${ctx.preset}`);
   } else if (source.manifest === 'inner') {
-    const manifest = join(ctx.modelFolder, 'innerlink_config.json');
-    const exists = await stat(manifest).then(() => true, () => false);
-    const name = exists ? parseInnerLinkConfig(await readJson(manifest), source.task, manifest) : 'adapter.pt';
-    file = insideFolder(ctx.modelFolder, name, manifest);
+    file = insideFolder(ctx.modelFolder, await innerLinkFile(ctx.modelFolder, source.task), ctx.modelFolder);
   } else {
     const folder = repoFolder(source.repo);
     const manifest = join(folder, 'outerlink_config.json');

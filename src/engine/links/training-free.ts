@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../api';
-import { defaultCacheDirectory } from '../model/build';
+import { defaultCacheDirectory } from '../paths';
 import { EMBED, LM_HEAD } from '../model/checkpoint';
 import { openCheckpoint } from '../model/hf';
 import { DataType, GraphBuilder } from '../onnx/graph';

@@ -3,19 +3,17 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { GraphBuilder } from '../onnx/graph';
+import { defaultCacheDirectory } from '../paths';
 import type { Checkpoint } from './checkpoint';
 import { builderFor } from './families/index';
-import type { Precision } from './families/base';
+import type { GraphOptions, Precision } from './families/base';
+import type { Device } from '../api';
 
 /** Bump when the emitted graph changes, so cached graphs are rebuilt. */
 const GRAPH_VERSION = 7;
 
-export function defaultCacheDirectory(): string {
-  return process.env.RECURSIVEMAS_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'recursivemas');
-}
 
 export interface BuiltGraph {
   modelPath: string;
@@ -27,15 +25,17 @@ export interface BuiltGraph {
 
 export async function buildDecoderGraph(
   checkpoint: Checkpoint,
-  options: { precision: Precision; cacheDirectory?: string },
+  options: { precision: Precision; cacheDirectory?: string; device?: Device },
 ): Promise<BuiltGraph> {
+  // A GPU provider multiplies fp16 weights in fp16; the CPU provider gets them widened (see GraphOptions).
+  const graphOptions: GraphOptions = options.precision === 'fp16' && options.device && options.device !== 'cpu' ? { fp16MatMuls: true } : {};
   const started = performance.now();
   const cacheRoot = join(options.cacheDirectory ?? defaultCacheDirectory(), 'graphs');
   await mkdir(cacheRoot, { recursive: true });
   const hashes = [];
   for (const file of checkpoint.contentFiles) hashes.push(await hashFile(file, cacheRoot));
   const key = createHash('sha256')
-    .update(JSON.stringify({ GRAPH_VERSION, precision: options.precision, hashes }))
+    .update(JSON.stringify({ GRAPH_VERSION, precision: options.precision, hashes, ...graphOptions }))
     .digest('hex')
     .slice(0, 24);
   const folder = join(cacheRoot, key);
@@ -49,7 +49,7 @@ export async function buildDecoderGraph(
   try {
     const g = new GraphBuilder(join(staging, 'model.onnx.data'));
     const Builder = builderFor(checkpoint.config);
-    await new Builder(g, checkpoint.config, checkpoint.weights, options.precision).build();
+    await new Builder(g, checkpoint.config, checkpoint.weights, options.precision, graphOptions).build();
     await writeFile(join(staging, 'model.onnx'), g.finish(`${checkpoint.config.family}-decoder`));
     await writeFile(join(staging, 'config.json'), JSON.stringify({ source: resolve(checkpoint.source), precision: options.precision, config: checkpoint.config }, null, 2));
     await writeFile(join(staging, 'complete'), '');

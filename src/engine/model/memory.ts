@@ -1,43 +1,101 @@
 // How much memory a model needs once loaded, computed from its configuration alone, so a team
-// that cannot fit is refused before anything is read.
-import type { Precision } from '../api';
-import type { DecoderConfig } from './config';
+// that cannot fit is refused before anything is read. Parameters are counted per layer part, so a
+// family with other layers (extra norms, other attention) adds its terms in `layerParameters`.
+import type { Device, Precision } from '../api';
+import { convChannels, type DecoderConfig, type LinearAttentionConfig } from './config';
 
 export interface MemoryEstimate {
   parameters: number;
-  /** Weights inside the ONNX session (fp16 weights are widened to float32 on the CPU provider). */
+  /** Weights inside the ONNX session, at the precision they run in on `device`. */
   weightsBytes: number;
-  /** The token-embedding table kept by the engine for lookups, in its stored precision. */
+  /** The token-embedding table kept by the engine for lookups: int8 rows for int4 models, else as stored. */
   embeddingBytes: number;
-  /** Keys and values for `contextTokens` positions, float32. */
+  /** Keys and values for `contextTokens` positions plus any fixed linear-attention state, float32. */
   kvCacheBytes: number;
   totalBytes: number;
 }
 
-const BYTES_PER_WEIGHT: Record<Precision, number> = {
-  fp32: 4,
-  // ORT folds Cast(float16 initializer) into a float32 constant at session creation.
-  fp16: 4,
-  // Four bits plus one float32 scale per block of 32.
-  int4: 0.5 + 4 / 32,
-};
+export interface MemoryOptions {
+  /** Where the graph runs (default cpu): fp16 weights cost 2 bytes on a GPU, 4 on the CPU. */
+  device?: Device;
+  /** Bytes per value of the embedding table; default 1 at int4, else config.json's dtype (float32 when unstated). */
+  embeddingBytesPerValue?: number;
+}
+
+/** Bytes one linear weight takes inside the session. */
+export function bytesPerWeight(precision: Precision, device: Device = 'cpu'): number {
+  switch (precision) {
+    case 'fp32':
+      return 4;
+    // The CPU provider has no fp16 MatMul: ORT folds Cast(float16 initializer) into a float32
+    // constant at session creation, so fp16 saves disk, not memory, there.
+    case 'fp16':
+      return device === 'cpu' ? 4 : 2;
+    // Four bits plus one float32 scale per block of 32.
+    case 'int4':
+      return 0.5 + 4 / 32;
+  }
+}
 
 /** Fixed cost of an ONNX Runtime session and its arenas, measured roughly on small graphs. */
 const SESSION_OVERHEAD_BYTES = 64 * 1024 * 1024;
 
-export function estimateMemory(c: DecoderConfig, precision: Precision, contextTokens: number, storedBytesPerValue = 4): MemoryEstimate {
+/** Matrix weights (run at the model's precision) and vectors (norms, biases: always float32) of layer `l`. */
+export function layerParameters(c: DecoderConfig, l = 0): { matrices: number; vectors: number } {
+  if (c.linearAttention) return hybridLayerParameters(c, c.linearAttention, l);
   const q = c.numHeads * c.headDim;
   const kv = c.numKvHeads * c.headDim;
+  const attention = c.hiddenSize * q + 2 * c.hiddenSize * kv + q * c.hiddenSize;
+  const mlp = 3 * c.hiddenSize * c.intermediateSize;
+  const norms = 2 * c.hiddenSize;
   const biases = c.family === 'qwen2' ? q + 2 * kv : 0;
   const qkNorms = c.family === 'qwen3' ? 2 * c.headDim : 0;
-  const perLayer = c.hiddenSize * q + 2 * c.hiddenSize * kv + q * c.hiddenSize + 3 * c.hiddenSize * c.intermediateSize + 2 * c.hiddenSize + biases + qkNorms;
+  return { matrices: attention + mlp, vectors: norms + biases + qkNorms };
+}
+
+/** Qwen3.5: a Gated DeltaNet layer (conv kernel, A_log, dt_bias, gated norm stay float32) or a gated full-attention layer. */
+function hybridLayerParameters(c: DecoderConfig, la: LinearAttentionConfig, l: number): { matrices: number; vectors: number } {
+  const H = c.hiddenSize;
+  const mlp = 3 * H * c.intermediateSize;
+  if (la.isLinear[l]) {
+    const valueDim = la.numValueHeads * la.valueHeadDim;
+    const matrices = H * convChannels(la) + H * valueDim + 2 * H * la.numValueHeads + valueDim * H + mlp;
+    return { matrices, vectors: convChannels(la) * la.convKernel + 2 * la.numValueHeads + la.valueHeadDim + 2 * H };
+  }
+  const q = c.numHeads * c.headDim;
+  const kv = c.numKvHeads * c.headDim;
+  return { matrices: H * 2 * q + 2 * H * kv + q * H + mlp, vectors: 2 * H + 2 * c.headDim };
+}
+
+/** Bytes of the fixed-size state of every linear-attention layer (conv + recurrent, float32). */
+export function linearStateBytes(c: DecoderConfig): number {
+  const la = c.linearAttention;
+  if (!la) return 0;
+  const perLayer = convChannels(la) * (la.convKernel - 1) + la.numValueHeads * la.keyHeadDim * la.valueHeadDim;
+  return la.isLinear.filter((x) => x).length * perLayer * 4;
+}
+
+function storedBytes(c: DecoderConfig): number {
+  return c.storedDType === 'bfloat16' || c.storedDType === 'float16' ? 2 : 4;
+}
+
+export function estimateMemory(c: DecoderConfig, precision: Precision, contextTokens: number, options: MemoryOptions = {}): MemoryEstimate {
+  const layer = { matrices: 0, vectors: 0 };
+  for (let l = 0; l < c.numLayers; l++) {
+    const p = layerParameters(c, l);
+    layer.matrices += p.matrices;
+    layer.vectors += p.vectors;
+  }
   const embed = c.vocabSize * c.hiddenSize;
-  // The classifier is a separate matrix inside the graph even when tied (it is the table transposed).
-  const linear = c.numLayers * perLayer + embed;
-  const parameters = c.numLayers * perLayer + embed * (c.tieWordEmbeddings ? 1 : 2) + c.hiddenSize;
-  const weightsBytes = Math.ceil(linear * BYTES_PER_WEIGHT[precision]) + SESSION_OVERHEAD_BYTES;
-  const embeddingBytes = embed * storedBytesPerValue;
-  const kvCacheBytes = 2 * c.numLayers * kv * contextTokens * 4;
+  const parameters = layer.matrices + layer.vectors + embed * (c.tieWordEmbeddings ? 1 : 2) + c.hiddenSize;
+  // The classifier is a matrix inside the graph at the model's precision even when tied (the table transposed).
+  const matrices = layer.matrices + embed;
+  const vectors = layer.vectors + c.hiddenSize;
+  const weightsBytes = Math.ceil(matrices * bytesPerWeight(precision, options.device) + vectors * 4) + SESSION_OVERHEAD_BYTES;
+  const embeddingBytes = embed * (options.embeddingBytesPerValue ?? (precision === 'int4' ? 1 : storedBytes(c)));
+  // Only full-attention layers grow with the context; linear-attention layers hold a fixed state.
+  const attentionLayers = c.linearAttention ? c.linearAttention.isLinear.filter((x) => !x).length : c.numLayers;
+  const kvCacheBytes = 2 * attentionLayers * c.numKvHeads * c.headDim * contextTokens * 4 + linearStateBytes(c);
   return { parameters, weightsBytes, embeddingBytes, kvCacheBytes, totalBytes: weightsBytes + embeddingBytes + kvCacheBytes };
 }
 

@@ -13,13 +13,20 @@ export interface Int4Weights {
 /** Quantizes a PyTorch Linear weight stored as [out, inner] (rows are output channels). */
 export function quantizeInt4(w: Float32Array, out: number, inner: number): Int4Weights {
   const blocksPerRow = Math.ceil(inner / INT4_BLOCK);
-  const packed = new Uint8Array(out * blocksPerRow * (INT4_BLOCK / 2));
-  const scales = new Float32Array(out * blocksPerRow);
+  const q = { packed: new Uint8Array(out * blocksPerRow * (INT4_BLOCK / 2)), scales: new Float32Array(out * blocksPerRow), blocksPerRow };
+  quantizeInt4Rows(w, out, inner, q, 0);
+  return q;
+}
+
+/** Quantizes `rows` rows of `inner` values into `into`, starting at output row `firstRow`. */
+export function quantizeInt4Rows(w: Float32Array, rows: number, inner: number, into: Int4Weights, firstRow: number): void {
+  const { packed, scales, blocksPerRow } = into;
   const q = new Uint8Array(INT4_BLOCK);
-  for (let r = 0; r < out; r++) {
+  for (let local = 0; local < rows; local++) {
+    const r = firstRow + local;
     for (let b = 0; b < blocksPerRow; b++) {
-      const start = r * inner + b * INT4_BLOCK;
-      const end = r * inner + Math.min(inner, (b + 1) * INT4_BLOCK);
+      const start = local * inner + b * INT4_BLOCK;
+      const end = local * inner + Math.min(inner, (b + 1) * INT4_BLOCK);
       // The value of largest magnitude maps to -8, so the full range [-8, 7] is used.
       let extreme = 0;
       for (let i = start; i < end; i++) if (Math.abs(w[i]!) > Math.abs(extreme)) extreme = w[i]!;
@@ -32,7 +39,6 @@ export function quantizeInt4(w: Float32Array, out: number, inner: number): Int4W
       for (let j = 0; j < INT4_BLOCK / 2; j++) packed[base + j] = q[2 * j]! | (q[2 * j + 1]! << 4);
     }
   }
-  return { packed, scales, blocksPerRow };
 }
 
 /** Back to float32 (what MatMulNBits multiplies with), for tests and error estimates. */

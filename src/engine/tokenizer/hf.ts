@@ -2,6 +2,7 @@
 // and chat templates through @huggingface/jinja.
 import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../api';
 import { readJsonFile } from '../model/hf';
@@ -29,7 +30,8 @@ export class HfTokenizer implements TextTokenizer {
   private constructor(
     private readonly tokenizer: Tokenizer,
     config: Record<string, unknown>,
-    source: string,
+    private readonly source: string,
+    chatTemplate: string | undefined,
   ) {
     this.bosToken = tokenText(config.bos_token);
     this.eosToken = tokenText(config.eos_token);
@@ -42,8 +44,7 @@ export class HfTokenizer implements TextTokenizer {
       if (id !== undefined && !this.eosIds.includes(id)) this.eosIds.push(id);
     }
     this.vocabSize = tokenizer.get_vocab(true).size;
-    const chatTemplate = config.chat_template;
-    if (typeof chatTemplate === 'string') {
+    if (chatTemplate !== undefined) {
       try {
         this.template = new Template(chatTemplate);
       } catch (e) {
@@ -55,11 +56,12 @@ export class HfTokenizer implements TextTokenizer {
   static async load(folder: string): Promise<HfTokenizer> {
     const json = await readJsonFile(join(folder, 'tokenizer.json'), 'the tokenizer');
     const config = await readJsonFile(join(folder, 'tokenizer_config.json'), 'the tokenizer configuration').catch(() => ({}));
+    const chatTemplate = await readChatTemplate(folder, config);
     try {
-      return new HfTokenizer(new Tokenizer(json, config), config, folder);
+      return new HfTokenizer(new Tokenizer(json, config), config, folder, chatTemplate);
     } catch (e) {
       if (e instanceof UserError) throw e;
-      throw new UserError(`${folder}/tokenizer.json could not be loaded: ${(e as Error).message}.`, 'model-invalid');
+      throw new UserError(`${folder}/tokenizer.json is not a tokenizer this version can read (${(e as Error).message.split('\n')[0]}). Download the model again; if this repeats, the model's tokenizer format is not supported.`, 'model-invalid');
     }
   }
 
@@ -81,17 +83,67 @@ export class HfTokenizer implements TextTokenizer {
     return this.template !== undefined;
   }
 
-  /** Renders the chat template with a generation prompt and thinking disabled. */
-  renderChat(messages: ChatMessage[]): string {
+  /** Refuses a tokenizer without a chat template, naming where one was looked for. */
+  requireChatTemplate(): void {
     if (!this.template) {
-      return messages.map((m) => `${m.role}: ${m.content}\n`).join('') + 'assistant: ';
+      throw new UserError(
+        `${this.source} has no chat template (looked for chat_template.jinja, chat_template.json and the "chat_template" key of tokenizer_config.json), so its agent's prompt cannot be built as the model was trained. The download may be incomplete: pull the model again.`,
+        'model-invalid',
+      );
     }
-    return this.template.render({
-      messages,
-      add_generation_prompt: true,
-      enable_thinking: false,
-      bos_token: this.bosToken ?? '',
-      eos_token: this.eosToken ?? '',
-    });
   }
+
+  /**
+   * Renders the chat template with a generation prompt and thinking disabled. A template that
+   * rejects a system turn ("roles must alternate", as Mistral's does) gets the system text merged
+   * into the first user message, as the released inference code does.
+   */
+  renderChat(messages: ChatMessage[]): string {
+    this.requireChatTemplate();
+    const render = (m: ChatMessage[]) =>
+      this.template!.render({ messages: m, add_generation_prompt: true, enable_thinking: false, bos_token: this.bosToken ?? '', eos_token: this.eosToken ?? '' });
+    try {
+      return render(messages);
+    } catch (e) {
+      if (!/roles must alternate/i.test((e as Error).message) || !messages.some((m) => m.role === 'system')) {
+        throw new UserError(`${this.source}: the chat template failed to render (${(e as Error).message}).`, 'model-invalid');
+      }
+      return render(mergeSystemIntoUser(messages));
+    }
+  }
+}
+
+function mergeSystemIntoUser(messages: ChatMessage[]): ChatMessage[] {
+  const system = messages.filter((m) => m.role === 'system' && m.content).map((m) => m.content);
+  const rest = messages.filter((m) => m.role !== 'system');
+  const first = rest.findIndex((m) => m.role === 'user');
+  if (first < 0) return [{ role: 'user', content: system.join('\n\n') }, ...rest];
+  return rest.map((m, i) => (i === first ? { role: 'user', content: [...system, m.content].join('\n\n') } : m));
+}
+
+/**
+ * The chat template, wherever transformers saved it: chat_template.jinja (transformers 5),
+ * chat_template.json ({"chat_template": ...}), or tokenizer_config.json's "chat_template" (a string,
+ * or a list of named templates of which "default" is the chat one).
+ */
+async function readChatTemplate(folder: string, config: Record<string, unknown>): Promise<string | undefined> {
+  const jinja = await readFile(join(folder, 'chat_template.jinja'), 'utf8').catch(() => undefined);
+  if (jinja !== undefined) return jinja;
+  const json = await readJsonFile(join(folder, 'chat_template.json'), 'the chat template').catch((e: unknown) => {
+    if (e instanceof UserError && e.code === 'model-invalid') throw e;
+    return undefined;
+  });
+  const fromJson = json ? pickTemplate(json.chat_template, join(folder, 'chat_template.json')) : undefined;
+  return fromJson ?? pickTemplate(config.chat_template, join(folder, 'tokenizer_config.json'));
+}
+
+function pickTemplate(value: unknown, source: string): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'string') return value;
+  if (Array.isArray(value)) {
+    const named = value.filter((t): t is { name: string; template: string } => typeof t?.name === 'string' && typeof t?.template === 'string');
+    const chosen = named.find((t) => t.name === 'default') ?? (named.length === 1 ? named[0] : undefined);
+    if (chosen) return chosen.template;
+  }
+  throw new UserError(`${source}: "chat_template" is neither a template nor a list of named templates with a "default".`, 'model-invalid');
 }
