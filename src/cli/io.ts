@@ -12,3 +12,16 @@ export const processIo: CliIo = {
   stderr: (text) => void process.stderr.write(text),
   isTTY: Boolean(process.stdout.isTTY),
 };
+
+/**
+ * A reader that closed our stdout (`recursivemas models list | head -1`) has all it wants: end at
+ * once and quietly, as other command-line tools do, instead of failing on an unhandled EPIPE.
+ */
+export function endQuietlyOnClosedStdout(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') process.exit(0);
+    throw err;
+  });
+  // Diagnostics nobody reads any more are not a reason to stop a download.
+  process.stderr.on('error', () => undefined);
+}

@@ -1,7 +1,8 @@
 // The `recursivemas` command line: one entry, one subcommand per job.
 import { UserError } from '../engine/api';
 import { runGenerateCommand } from './generate';
-import { processIo, type CliIo } from './io';
+import { debugRequested, errorLine } from './errors';
+import { endQuietlyOnClosedStdout, processIo, type CliIo } from './io';
 
 const HELP = `recursivemas <command> [options]
 
@@ -10,6 +11,8 @@ commands:
   generate            plain text generation with one model
   inspect <file>      list the tensors of a .pt, .safetensors or .onnx file
   models pull|list|rm manage downloaded models
+
+  --debug (or RECURSIVEMAS_DEBUG=1) shows the stack of an internal error
 `;
 
 type Command = (argv: string[], io: CliIo) => Promise<number>;
@@ -22,8 +25,15 @@ const commands: Record<string, () => Promise<Command>> = {
   inspect: async () => (await import('./inspect')).runInspectCommand,
 };
 
+/** The exit code documented for a UserError code (README, Commands). */
+export function exitCodeFor(e: unknown): number {
+  if (!(e instanceof UserError)) return 1;
+  return e.code === 'bad-input' || e.code === 'preset-invalid' ? 2 : e.code === 'model-missing' ? 3 : 1;
+}
+
 export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
-  const [name, ...rest] = argv;
+  const debug = debugRequested(argv);
+  const [name, ...rest] = argv.filter((a) => a !== '--debug');
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     io.stdout(HELP);
     return name ? 0 : 2;
@@ -36,17 +46,23 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
   try {
     return await (await load())(rest, io);
   } catch (e) {
-    if (e instanceof UserError) {
-      io.stderr(`error: ${e.message}${e.action ? `\n${e.action}` : ''}\n`);
-      return e.code === 'bad-input' ? 2 : e.code === 'model-missing' ? 3 : 1;
-    }
-    io.stderr(`error: ${(e as Error).stack ?? String(e)}\n`);
-    return 1;
+    io.stderr(`${errorLine(e, debug)}\n`);
+    return exitCodeFor(e);
   }
 }
 
 if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('cli.mjs') || process.argv[1]?.endsWith('recursivemas.js')) {
+  const debug = debugRequested(process.argv.slice(2));
+  endQuietlyOnClosedStdout();
+  // Whatever escapes the commands (a stream error, a rejected promise nobody awaited) still ends
+  // in one line, not Node's stack dump.
+  const fatal = (e: unknown) => {
+    process.stderr.write(`${errorLine(e, debug)}\n`);
+    process.exit(exitCodeFor(e));
+  };
+  process.on('uncaughtException', fatal);
+  process.on('unhandledRejection', fatal);
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
-  });
+  }, fatal);
 }

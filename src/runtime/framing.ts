@@ -24,6 +24,13 @@ export interface FramedReaderOptions {
   /** Larger messages are refused (default 64 MiB). */
   maxMessageBytes?: number;
   onMalformed?: (input: MalformedInput) => void;
+  /**
+   * A message whose body stops arriving for this long is dropped (default 30 s): a peer that
+   * announced N bytes and never sent them would otherwise stall the channel for good.
+   */
+  frameTimeoutMs?: number;
+  /** Called when a message was dropped for that timeout; the supervisor restarts the runtime. */
+  onFrameTimeout?: (problem: string) => void;
 }
 
 const HEADER_END = Buffer.from('\r\n\r\n');
@@ -69,6 +76,8 @@ export class FramedMessageReader extends AbstractMessageReader {
   private expected = -1;
   private callback?: DataCallback;
   private readonly maxMessageBytes: number;
+  private readonly frameTimeoutMs: number;
+  private frameTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly readable: Readable,
@@ -76,19 +85,24 @@ export class FramedMessageReader extends AbstractMessageReader {
   ) {
     super();
     this.maxMessageBytes = options.maxMessageBytes ?? 64 * 1024 * 1024;
+    this.frameTimeoutMs = options.frameTimeoutMs ?? 30_000;
   }
 
   listen(callback: DataCallback): Disposable {
     this.callback = callback;
     const onData = (chunk: Buffer) => this.onData(chunk);
     const onError = (error: Error) => this.fireError(error);
-    const onClose = () => this.fireClose();
+    const onClose = () => {
+      this.clearFrameTimer();
+      this.fireClose();
+    };
     this.readable.on('data', onData);
     this.readable.on('error', onError);
     this.readable.on('end', onClose);
     this.readable.on('close', onClose);
     return {
       dispose: () => {
+        this.clearFrameTimer();
         this.readable.off('data', onData);
         this.readable.off('error', onError);
         this.readable.off('end', onClose);
@@ -104,6 +118,42 @@ export class FramedMessageReader extends AbstractMessageReader {
   private onData(chunk: Buffer): void {
     this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : chunk;
     while (this.takeOne());
+    // Waiting for the rest of a body: (re)start the clock, so only a body that stops arriving
+    // times out, not a large one that keeps coming.
+    if (this.expected >= 0) this.armFrameTimer();
+    else this.clearFrameTimer();
+  }
+
+  private clearFrameTimer(): void {
+    clearTimeout(this.frameTimer);
+    this.frameTimer = undefined;
+  }
+
+  private armFrameTimer(): void {
+    if (this.frameTimer) {
+      this.frameTimer.refresh();
+      return;
+    }
+    this.frameTimer = setTimeout(() => this.frameTimedOut(), this.frameTimeoutMs);
+    this.frameTimer.unref();
+  }
+
+  private frameTimedOut(): void {
+    this.frameTimer = undefined;
+    if (this.expected < 0) return;
+    const problem = `a message announced ${this.expected} bytes but only ${this.buffer.length} arrived, then nothing for ${this.frameTimeoutMs / 1000} s`;
+    const partial = this.buffer;
+    this.expected = -1;
+    this.buffer = Buffer.alloc(0);
+    this.malformed({ code: -32700, problem, id: null, answerable: false }, partial);
+    // What arrived may hold the start of a real message after an overstated length.
+    const next = nextLengthHeader(partial, 0);
+    if (next >= 0) {
+      this.buffer = partial.subarray(next);
+      while (this.takeOne());
+      if (this.expected >= 0) this.armFrameTimer();
+    }
+    this.options.onFrameTimeout?.(problem);
   }
 
   /** Consumes one header or one body from the buffer; false when more bytes are needed. */

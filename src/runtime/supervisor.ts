@@ -85,6 +85,8 @@ export interface SupervisorOptions {
   killTimeoutMs?: number;
   /** Lines of runtime output quoted in errors (default 20). */
   outputLines?: number;
+  /** A message from the runtime whose body stops arriving this long means a broken channel: restart (default 30 s). */
+  frameTimeoutMs?: number;
 }
 
 export type RuntimeErrorReason = 'crashed' | 'gave-up' | 'stopped' | 'protocol' | 'engine' | 'start-failed';
@@ -148,6 +150,8 @@ interface Session {
   exited: boolean;
   closed: Promise<void>;
   crashError?: Error;
+  /** Why the supervisor killed it, when it did (a stalled message): reported instead of the signal. */
+  killedBecause?: string;
 }
 
 interface Job {
@@ -168,7 +172,7 @@ export class RuntimeSupervisor {
   readonly onStateChange: Event<StateChange> = this.stateEmitter.event;
   readonly onLog: Event<RuntimeLogEntry> = this.logEmitter.event;
 
-  private readonly options: Required<Omit<SupervisorOptions, 'cwd' | 'env' | 'threads' | 'modelsDirectory'>> & SupervisorOptions;
+  private readonly options: Required<Omit<SupervisorOptions, 'cwd' | 'env' | 'threads' | 'modelsDirectory' | 'frameTimeoutMs'>> & SupervisorOptions;
   private currentState: RuntimeState = 'stopped';
   private session?: Session;
   private generation = 0;
@@ -203,6 +207,7 @@ export class RuntimeSupervisor {
       env: options.env,
       threads: options.threads,
       modelsDirectory: options.modelsDirectory,
+      frameTimeoutMs: options.frameTimeoutMs,
     };
   }
 
@@ -430,6 +435,15 @@ export class RuntimeSupervisor {
     child.stdin?.on('error', () => {});
     const reader = new FramedMessageReader(child.stdio[3] as Readable, {
       onMalformed: (m) => this.log('warn', 'supervisor', `the runtime wrote something that is not a protocol message (${m.problem}): ${m.excerpt}`),
+      frameTimeoutMs: o.frameTimeoutMs,
+      // A half-sent message means the runtime is stuck mid-write or its channel is broken; every
+      // answer after it would be lost too. Kill it: the exit handler restarts it like a crash.
+      onFrameTimeout: (problem) => {
+        if (session.exited || session.stopping) return;
+        session.killedBecause = `stopped sending in the middle of a message (${problem}), so it was restarted`;
+        this.log('error', 'supervisor', `the runtime ${session.killedBecause}`);
+        child.kill('SIGKILL');
+      },
     });
     // vscode-jsonrpc turns a failed request write into an unhandled rejection (fatal in a CLI), so
     // writes to a runtime that is gone are dropped here; the exit handler fails what is pending.
@@ -518,7 +532,9 @@ export class RuntimeSupervisor {
     }
     const how = error
       ? `could not be started (${error.message})`
-      : signal
+      : session.killedBecause
+        ? session.killedBecause
+        : signal
         ? `was killed by ${signal}`
         : `exited with code ${code}`;
     const during = [...session.pending].map((p) => p.method).filter((m) => m !== Methods.cancel);

@@ -200,6 +200,27 @@ test('malformed output from the runtime is dropped and logged; a malformed resul
   assert.equal(s.state, 'ready');
 });
 
+test('a message whose body never completes times out; the runtime is restarted and answers again', async () => {
+  const s = misbehaving('stall-frame', { frameTimeoutMs: 300, restartDelayMs: 20 });
+  const logs: RuntimeLogEntry[] = [];
+  s.onLog((l) => logs.push(l));
+  await s.start();
+  const firstPid = s.pid!;
+  const started = performance.now();
+  await assert.rejects(
+    s.ping(),
+    (e: Error) => e instanceof RuntimeError && e.reason === 'crashed' && /stopped sending in the middle of a message/.test(e.message) && /announced 5000 bytes/.test(e.message),
+  );
+  const waited = performance.now() - started;
+  assert.ok(waited >= 250 && waited < 5_000, `the stalled message was given up after ${waited.toFixed(0)} ms`);
+  assert.ok(pidGone(firstPid));
+  // Restarted on its own: a fresh process that answers initialize.
+  await s.start();
+  assert.notEqual(s.pid, firstPid);
+  assert.equal(s.state, 'ready');
+  assert.match(logs.map((l) => l.message).join('\n'), /announced 5000 bytes but only \d+ arrived/);
+});
+
 test('dispose stops the runtime, with SIGKILL when it ignores SIGTERM', async () => {
   const s = misbehaving('ignore-sigterm', { killTimeoutMs: 300 });
   await s.start();

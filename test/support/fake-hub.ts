@@ -1,7 +1,7 @@
 // A local stand-in for the Hugging Face hub's file endpoints, on 127.0.0.1 only: the two API
 // endpoints, /resolve/ with Range support, LFS files redirected to a second server ("CDN", another
 // origin), and switchable faults. It stops itself after `lifetimeMs` so a failed test cannot hang.
-import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes, sign, type Hash } from 'node:crypto';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
@@ -61,12 +61,26 @@ export interface FakeHubOptions {
   lifetimeMs?: number;
 }
 
+// Remembered per buffer: multi-GB files (bench:release) are hashed once, not on every listing and redirect.
+const sha256s = new WeakMap<Buffer, string>();
+const blobOids = new WeakMap<Buffer, string>();
+
+/** Feeds `data` in pieces: a hash takes at most 2 GiB per update. */
+function hashed(hash: Hash, data: Buffer): string {
+  for (let at = 0; at < data.length; at += 1 << 30) hash.update(data.subarray(at, at + (1 << 30)));
+  return hash.digest('hex');
+}
+
 export function sha256Hex(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
+  let hex = sha256s.get(data);
+  if (hex === undefined) sha256s.set(data, (hex = hashed(createHash('sha256'), data)));
+  return hex;
 }
 
 export function gitBlobOid(data: Buffer): string {
-  return createHash('sha1').update(`blob ${data.length}\0`).update(data).digest('hex');
+  let hex = blobOids.get(data);
+  if (hex === undefined) blobOids.set(data, (hex = hashed(createHash('sha1').update(`blob ${data.length}\0`), data)));
+  return hex;
 }
 
 // --- a minimal X.509 certificate, DER-encoded by hand, so tests need no openssl binary ---------

@@ -6,6 +6,8 @@
 //                    solve/event notifications among valid ones, and a malformed result
 //   ignore-sigterm   answers initialize and ping, ignores SIGTERM and the end of stdin (dispose
 //                    must SIGKILL it)
+//   stall-frame      answers initialize; a ping gets a header announcing 5000 bytes and only the
+//                    first few of them, then nothing (the process stays alive)
 import { createWriteStream } from 'node:fs';
 
 const mode = process.argv[2] ?? process.env.MISBEHAVE ?? 'crash-at-start';
@@ -41,6 +43,10 @@ function handle(message: { id?: number | string; method?: string; params?: { id?
       send({ jsonrpc: '2.0', id: message.id, result: initializeResult });
       return;
     case 'ping':
+      if (mode === 'stall-frame') {
+        out.write(`Content-Length: 5000\r\n\r\n{"jsonrpc":"2.0","id":${JSON.stringify(message.id)},"result":{"uptimeMs":`);
+        return;
+      }
       send({ jsonrpc: '2.0', id: message.id, result: { uptimeMs: 1, team: null, solves: [] } });
       return;
     case 'solve': {

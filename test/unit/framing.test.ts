@@ -125,3 +125,33 @@ test('the end of the stream closes the reader', () => {
     resolve();
   }));
 });
+
+test('a body that stops arriving is dropped after frameTimeoutMs and reported; a later message gets through', async () => {
+  const stream = new PassThrough();
+  const messages: unknown[] = [];
+  const malformed: MalformedInput[] = [];
+  const timeouts: string[] = [];
+  const r = new FramedMessageReader(stream, { frameTimeoutMs: 100, onMalformed: (m) => malformed.push(m), onFrameTimeout: (p) => timeouts.push(p) });
+  r.listen((m) => messages.push(m));
+  stream.write('Content-Length: 5000\r\n\r\n{"jsonrpc":"2.0","id":1,');
+  // A body that keeps coming, however slowly, does not time out.
+  const slow = frame(ping(7));
+  stream.write(slow.slice(0, 20));
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  assert.equal(timeouts.length, 0);
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  assert.equal(timeouts.length, 1);
+  assert.match(timeouts[0]!, /announced 5000 bytes but only \d+ arrived/);
+  assert.equal(malformed.length, 1);
+  // The start of the next message had been swallowed by the stalled body; it is found again.
+  stream.write(slow.slice(20));
+  assert.deepEqual(messages, [ping(7)]);
+  for (let i = 0; i < 3; i++) {
+    stream.write(slow.slice(i * 10, i * 10 + 10));
+    await new Promise((resolve) => setTimeout(resolve, 60));
+  }
+  stream.write(slow.slice(30));
+  assert.equal(timeouts.length, 1, 'a message that keeps arriving timed out');
+  assert.deepEqual(messages, [ping(7), ping(7)]);
+  r.dispose();
+});

@@ -1,7 +1,7 @@
 // `recursivemas inspect <file>`: the tensors of a .pt, .safetensors or .onnx file with their dtype,
 // shape and the float64 sum of their values in logical order (a cheap fingerprint to compare a file
 // across tools, e.g. against torch's `t.double().sum()`).
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { UserError } from '../api';
 import { SafetensorsFile } from '../model/safetensors';
@@ -62,6 +62,10 @@ async function startsWithZip(path: string): Promise<boolean> {
 
 /** One row per tensor, in the order the file stores them. */
 export async function inspectTensors(path: string): Promise<InspectRow[]> {
+  const info = await stat(path).catch((e: NodeJS.ErrnoException) => {
+    throw new UserError(`Cannot open ${path}: ${e.code === 'ENOENT' ? 'there is no such file' : (e.code ?? e.message)}.`, 'model-missing');
+  });
+  if (!info.isFile()) throw new UserError(`${path} is a folder, not a file: inspect reads one .pt, .safetensors or .onnx file.`, 'bad-input');
   const ext = extname(path).toLowerCase();
   if (ext === '.safetensors') return inspectSafetensors(path);
   if (ext === '.onnx') return [...(await readOnnxInitializers(path)).values()].map(row);
@@ -79,6 +83,7 @@ export function formatInspect(rows: InspectRow[], json: boolean): string {
     return rows.map((r) => `${JSON.stringify({ name: r.name, dtype: r.dtype, shape: r.shape, sum: Number.isFinite(r.sum) ? r.sum : String(r.sum) })}\n`).join('');
   }
   const table = [['name', 'dtype', 'shape', 'sum'], ...rows.map((r) => [r.name, r.dtype, shapeText(r.shape), String(r.sum)])];
-  const widths = [0, 1, 2].map((c) => Math.max(...table.map((line) => line[c]!.length)));
+  // A reduce, not Math.max(...): a file may list hundreds of thousands of tensors, too many for a spread.
+  const widths = [0, 1, 2].map((c) => table.reduce((w, line) => Math.max(w, line[c]!.length), 0));
   return table.map((line) => `${line.slice(0, 3).map((cell, c) => cell.padEnd(widths[c]!)).join('  ')}  ${line[3]}\n`).join('');
 }

@@ -366,7 +366,9 @@ class Machine {
         case 0x65: {
           // APPENDS
           const items = this.popMark();
-          this.listOnTop().push(...items);
+          // A loop, not push(...items): a spread of a few hundred thousand items overflows the stack.
+          const list = this.listOnTop();
+          for (const item of items) list.push(item);
           break;
         }
         case 0x7d: // EMPTY_DICT

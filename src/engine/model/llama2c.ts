@@ -5,6 +5,7 @@ import { UserError } from '../api';
 import type { Checkpoint, WeightSource } from './checkpoint';
 import { EMBED, FINAL_NORM, LM_HEAD, layerWeight } from './checkpoint';
 import type { DecoderConfig } from './config';
+import { validateDecoderConfig } from './config-check';
 
 interface Span {
   shape: number[];
@@ -32,6 +33,30 @@ export async function openLlama2cCheckpoint(path: string): Promise<Checkpoint> {
     throw new UserError(`${path} does not look like a llama2.c checkpoint (header: dim ${dim}, hidden ${hidden}, layers ${layers}, heads ${heads}, kv heads ${kvHeads}, vocab ${rawVocab}, seq_len ${seqLen}).`, 'model-invalid');
   }
   const headDim = dim / heads;
+  const config: DecoderConfig = {
+    family: 'llama2c',
+    hiddenSize: dim,
+    intermediateSize: hidden,
+    numLayers: layers,
+    numHeads: heads,
+    numKvHeads: kvHeads,
+    headDim,
+    vocabSize: vocab,
+    rmsNormEps: 1e-5,
+    ropeTheta: 10000,
+    ropeInterleaved: true,
+    tieWordEmbeddings: rawVocab > 0,
+    maxPositionEmbeddings: seqLen,
+    embeddingScale: 1,
+    bosTokenId: 1,
+    eosTokenIds: [],
+  };
+  try {
+    validateDecoderConfig(config, path);
+  } catch (e) {
+    await handle.close();
+    throw e;
+  }
   const kvDim = kvHeads * headDim;
   const spans = new Map<string, Span>();
   let offset = 28;
@@ -59,7 +84,7 @@ export async function openLlama2cCheckpoint(path: string): Promise<Checkpoint> {
   spans.set(FINAL_NORM, { shape: [dim], offset: take([dim]) });
   take([seqLen, headDim / 2]); // freq_cis_real (unused: RoPE is computed in the graph)
   take([seqLen, headDim / 2]); // freq_cis_imag
-  const tied = rawVocab > 0;
+  const tied = config.tieWordEmbeddings;
   if (!tied) spans.set(LM_HEAD, { shape: [vocab, dim], offset: take([vocab, dim]) });
   if (offset > size) {
     await handle.close();
@@ -78,24 +103,6 @@ export async function openLlama2cCheckpoint(path: string): Promise<Checkpoint> {
     shape: (name) => spans.get(name)?.shape ?? [],
     read: async (name) => new Float32Array((await readBytes(name)).buffer),
     readStored: async (name) => ({ dtype: 'f32', bytes: await readBytes(name) }),
-  };
-  const config: DecoderConfig = {
-    family: 'llama2c',
-    hiddenSize: dim,
-    intermediateSize: hidden,
-    numLayers: layers,
-    numHeads: heads,
-    numKvHeads: kvHeads,
-    headDim,
-    vocabSize: vocab,
-    rmsNormEps: 1e-5,
-    ropeTheta: 10000,
-    ropeInterleaved: true,
-    tieWordEmbeddings: tied,
-    maxPositionEmbeddings: seqLen,
-    embeddingScale: 1,
-    bosTokenId: 1,
-    eosTokenIds: [],
   };
   return { source: path, config, weights, contentFiles: [path], close: () => handle.close() };
 }

@@ -19,12 +19,33 @@ const DTYPE_SIZE: Record<string, number> = {
 };
 const FLOAT_DTYPES: Record<string, FloatDType> = { F32: 'f32', F16: 'f16', BF16: 'bf16' };
 const MAX_HEADER = 100 * 1024 * 1024;
+const READ_AHEAD_BYTES = 4 * 1024 * 1024;
 
 function corrupt(path: string, what: string): UserError {
   return new UserError(
     `${path} is not a valid safetensors file: ${what}. Delete it and download it again.`,
     'model-invalid',
   );
+}
+
+/**
+ * The format requires the tensors to tile the data section exactly: in offset order each starts
+ * where the previous one ended, and the last one ends at the end of the file. Overlapping tensors
+ * (two names for the same bytes) and bytes no tensor accounts for are refused.
+ */
+function checkLayout(path: string, tensors: Map<string, SafetensorsTensorInfo>, dataStart: number, size: number): void {
+  const spans = [...tensors].map(([name, t]) => ({ name, begin: t.byteOffset - dataStart, end: t.byteOffset - dataStart + t.byteLength }));
+  spans.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let expected = 0;
+  let previous = '';
+  for (const span of spans) {
+    if (span.begin < expected) throw corrupt(path, `tensor ${span.name} overlaps tensor ${previous} (bytes ${span.begin}-${span.end} of the data)`);
+    if (span.begin > expected) throw corrupt(path, `bytes ${expected}-${span.begin} of the data belong to no tensor (before ${span.name})`);
+    expected = span.end;
+    previous = span.name;
+  }
+  const dataBytes = size - dataStart;
+  if (expected !== dataBytes) throw corrupt(path, `the tensors end at byte ${expected} of the data but the data section has ${dataBytes} bytes`);
 }
 
 export class SafetensorsFile {
@@ -62,7 +83,10 @@ export class SafetensorsFile {
       let metadata: Record<string, string> = {};
       for (const [name, raw] of Object.entries(header)) {
         if (name === '__metadata__') {
-          metadata = (raw ?? {}) as Record<string, string>;
+          if (raw === null || typeof raw !== 'object' || Array.isArray(raw) || !Object.values(raw).every((v) => typeof v === 'string')) {
+            throw corrupt(path, '__metadata__ must map names to strings');
+          }
+          metadata = raw as Record<string, string>;
           continue;
         }
         const info = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
@@ -78,6 +102,7 @@ export class SafetensorsFile {
         }
         const [begin, end] = offsets as [number, number];
         const count = (shape as number[]).reduce((a, b) => a * b, 1);
+        if (!Number.isSafeInteger(count * dsize)) throw corrupt(path, `tensor ${name} has an impossibly large shape`);
         if (end < begin || end - begin !== count * dsize) {
           throw corrupt(path, `tensor ${name} spans ${end - begin} bytes but its shape [${shape.join(', ')}] needs ${count * dsize}`);
         }
@@ -86,6 +111,7 @@ export class SafetensorsFile {
         }
         tensors.set(name, { dtype: info.dtype as string, shape: shape as number[], byteOffset: dataStart + begin, byteLength: end - begin });
       }
+      checkLayout(path, tensors, dataStart, size);
       return new SafetensorsFile(path, handle, tensors, metadata);
     } catch (e) {
       await handle.close();
@@ -93,9 +119,23 @@ export class SafetensorsFile {
     }
   }
 
+  // Small tensors are served from one read-ahead window: a file of many tiny tensors (norms,
+  // biases; or 300,000 of them) would otherwise cost one system call each.
+  private window?: { start: number; bytes: Uint8Array };
+
   async readRaw(name: string): Promise<Uint8Array> {
     const info = this.tensors.get(name);
     if (!info) throw new UserError(`${this.path} has no tensor named ${name}.`, 'model-invalid');
+    if (info.byteLength <= READ_AHEAD_BYTES / 16) {
+      let w = this.window;
+      if (!w || info.byteOffset < w.start || info.byteOffset + info.byteLength > w.start + w.bytes.length) {
+        const bytes = new Uint8Array(READ_AHEAD_BYTES);
+        const { bytesRead } = await this.handle.read(bytes, 0, bytes.length, info.byteOffset);
+        w = this.window = { start: info.byteOffset, bytes: bytes.subarray(0, bytesRead) };
+        if (bytesRead < info.byteLength) throw corrupt(this.path, `unexpected end of file in tensor ${name}`);
+      }
+      return w.bytes.slice(info.byteOffset - w.start, info.byteOffset - w.start + info.byteLength);
+    }
     const buf = new Uint8Array(info.byteLength);
     let done = 0;
     while (done < buf.length) {

@@ -20,6 +20,7 @@ export type DownloadErrorCode =
   | 'corrupt'
   | 'no-space'
   | 'cancelled'
+  | 'busy'
   | 'bad-path';
 
 export class DownloadError extends Error {
@@ -328,12 +329,17 @@ export function toDownloadError(err: unknown, subject: RequestSubject, origin: s
     });
   }
   if (typeof (e as { path?: unknown })?.path === 'string') {
-    // A file-system error (only those carry a path): retrying will not help.
-    return new DownloadError(
-      'bad-path',
-      `Cannot write ${describe(subject)} to ${e.path} (${e.code ?? e.message}). Check that the models folder is writable, or choose another one.`,
-      { cause: err },
-    );
+    // A file-system error (only those carry a path): retrying will not help. Say which one.
+    const where = `${describe(subject)} at ${e.path}`;
+    const message =
+      e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS'
+        ? `Cannot write ${where} (${e.code}: not allowed). Check that the models folder is writable, or choose another one.`
+        : e.code === 'ENOENT'
+          ? `A file or folder of ${where} disappeared during the download (ENOENT): something else deleted it (another program, or the models folder was removed). Pull again.`
+          : e.code === 'ENOTDIR' || e.code === 'EISDIR' || e.code === 'EEXIST'
+            ? `Cannot store ${where} (${e.code}): something of another kind is already there. Remove it (recursivemas models rm), then pull again.`
+            : `File system error for ${where} (${e.code ?? e.message}). Check the disk and the models folder, then pull again.`;
+    return new DownloadError('bad-path', message, { cause: err });
   }
   if (e?.code?.startsWith?.('ERR_TLS') || /certificate|self.signed/i.test(e?.message ?? '')) {
     return new DownloadError(
@@ -593,7 +599,8 @@ function corrupt(subject: RequestSubject, detail: string): DownloadError {
  * Downloads one file. Resumes an existing `.part` with a Range request, retries network errors
  * and 5xx/429 with backoff, verifies size and hash, fsyncs and renames into place. Cancelling
  * (via `signal`) keeps the `.part` for a later resume; nothing at `destination` looks complete
- * until the content has been verified.
+ * until the content has been verified. The caller must be the only writer of `<destination>.part`:
+ * ModelStore holds the repository's lock file (lock.ts) around every call.
  */
 export async function downloadFile(opts: DownloadFileOptions): Promise<DownloadResult> {
   const url = typeof opts.url === 'string' ? new URL(opts.url) : opts.url;
@@ -624,7 +631,22 @@ export async function downloadFile(opts: DownloadFileOptions): Promise<DownloadR
   // server that keeps cutting the connection (or ignoring Range) cannot loop us forever.
   let furthest = resumedFrom;
 
-  const finish = async (size: number, hashes: { sha256: Hash; git?: Hash }): Promise<DownloadResult> => {
+  // The checksum is taken from the .part as it is on disk, just before the rename: it covers the
+  // bytes that will be used, not the bytes that arrived (which a second writer or a failing disk
+  // could make differ).
+  const finish = async (size: number): Promise<DownloadResult> => {
+    const onDisk = await fileSize(part);
+    if (onDisk === undefined) {
+      throw toDownloadError(Object.assign(new Error(`${part} is gone`), { code: 'ENOENT', path: part }), subject, origin, signal);
+    }
+    if (onDisk !== size) {
+      await rm(part, { force: true });
+      throw corrupt(subject, `the partial file holds ${onDisk ?? 0} bytes, not the ${size} written`);
+    }
+    const hashes = newHashes(size, !!expectedGit);
+    await hashPrefix(part, hashes, signal).catch((err) => {
+      throw toDownloadError(err, subject, origin, signal);
+    });
     const sha256 = hashes.sha256.digest('hex');
     if (expectedSha && sha256 !== expectedSha) {
       await rm(part, { force: true });
@@ -651,11 +673,7 @@ export async function downloadFile(opts: DownloadFileOptions): Promise<DownloadR
     }
     if (opts.size !== undefined && offset === opts.size && offset > 0) {
       // A previous run wrote everything but stopped before the rename: verify what is there.
-      const hashes = newHashes(opts.size, !!expectedGit);
-      await hashPrefix(part, hashes, signal).catch((err) => {
-        throw toDownloadError(err, subject, origin, signal);
-      });
-      return finish(offset, hashes);
+      return finish(offset);
     }
     if (signal?.aborted) throw cancelledError(subject);
 
@@ -701,8 +719,6 @@ export async function downloadFile(opts: DownloadFileOptions): Promise<DownloadR
         throw statusError(status, res.headers, subject, endpoint);
       }
 
-      const hashes = newHashes(total, !!expectedGit);
-      if (offset > 0) await hashPrefix(part, hashes, signal);
       handle = await open(part, offset > 0 ? 'a' : 'w');
       let written = offset;
       const idleMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -714,8 +730,6 @@ export async function downloadFile(opts: DownloadFileOptions): Promise<DownloadR
             throw corrupt(subject, `the server sent more than the ${total} bytes listed`);
           }
           await handle.write(chunk);
-          hashes.sha256.update(chunk);
-          hashes.git?.update(chunk);
           written += chunk.length;
           fetchedBytes += chunk.length;
           if (written > furthest) {
@@ -737,7 +751,7 @@ export async function downloadFile(opts: DownloadFileOptions): Promise<DownloadR
           retryable: true,
         });
       }
-      return await finish(written, hashes);
+      return await finish(written);
     } catch (err) {
       await handle?.close().catch(() => undefined);
       const error = toDownloadError(err, subject, origin, signal);

@@ -11,8 +11,22 @@ import {
 
 export const DEFAULT_ENDPOINT = 'https://huggingface.co';
 
-/** The manifest our store writes into each model folder; a hub file with this name is refused. */
+/** The manifest our store writes into each model folder, last. */
 export const MANIFEST_NAME = '.recursivemas.json';
+/** The lock file of a model folder while a pull or a removal works on it (see lock.ts). */
+export const LOCK_NAME = '.recursivemas.lock';
+/** Every name of ours in a model folder starts with this (manifest, its temporary, lock). */
+export const RESERVED_PREFIX = '.recursivemas';
+/** Suffix of a download in progress. */
+export const PART_SUFFIX = '.part';
+
+/** Why a hub file name would collide with a name the store writes, or undefined when it is free. */
+export function reservedNameProblem(path: string): string | undefined {
+  const segments = path.split('/');
+  if (segments.some((seg) => seg.startsWith(RESERVED_PREFIX))) return `names starting with "${RESERVED_PREFIX}" are reserved for our manifest and lock files`;
+  if (path.endsWith(PART_SUFFIX)) return `names ending in "${PART_SUFFIX}" are used for downloads in progress`;
+  return undefined;
+}
 
 export interface HubOptions {
   /** Hub base URL; default HF_ENDPOINT from `env`, else https://huggingface.co. */
@@ -212,8 +226,9 @@ export async function listRepoFiles(
   for (const path of seen) {
     // These names are ours on disk: a hub file with them would overwrite a download in progress
     // or our manifest.
-    if (path.split('/').pop() === MANIFEST_NAME) {
-      throw new DownloadError('bad-path', `The hub's file list for ${repo} contains "${path}", a name reserved for our own manifest; refusing it.`);
+    const reserved = reservedNameProblem(path);
+    if (reserved) {
+      throw new DownloadError('bad-path', `The hub's file list for ${repo} contains "${path}" (${reserved}); refusing the repository.`);
     }
     const parts = path.split('/');
     for (let i = 1; i < parts.length; i++) {
@@ -221,9 +236,6 @@ export async function listRepoFiles(
       if (seen.has(folder)) {
         throw new DownloadError('bad-path', `The hub's file list for ${repo} has "${folder}" both as a file and as a folder; refusing it.`);
       }
-    }
-    if (seen.has(`${path}.part`)) {
-      throw new DownloadError('bad-path', `The hub's file list for ${repo} has both "${path}" and "${path}.part"; refusing it, since .part names are used for downloads in progress.`);
     }
   }
   return { repo, revision, commit, files };

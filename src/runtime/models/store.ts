@@ -10,12 +10,14 @@ import {
   DownloadError,
   downloadFile,
   syncDirectory,
+  toDownloadError,
   type DownloadProgress,
   type RetryOptions,
   type TransportOptions,
 } from './download';
 import {
   listRepoFiles,
+  LOCK_NAME,
   MANIFEST_NAME,
   resolveHubConfig,
   validateRepoFilePath,
@@ -25,9 +27,12 @@ import {
   type HubConfig,
   type HubFile,
 } from './hub';
+import { acquireLock, tryLock, LockBusyError, describeOwner, type HeldLock, type LockOwner } from './lock';
 
 export { DownloadError, downloadFile } from './download';
 export type { DownloadErrorCode, DownloadProgress, DownloadFileOptions, DownloadResult } from './download';
+export type { LockOwner } from './lock';
+export { describeOwner } from './lock';
 
 export interface ModelStoreOptions {
   modelsDirectory: string;
@@ -61,6 +66,8 @@ export interface PullOptions {
   revision?: string;
   signal?: AbortSignal;
   onProgress?: (progress: PullProgress) => void;
+  /** Called once when another pull of the same repo (maybe another process) holds it; this one waits. */
+  onWait?: (owner: LockOwner | undefined) => void;
 }
 
 export interface ManifestFile {
@@ -146,6 +153,12 @@ async function sizeIfFile(path: string): Promise<number | undefined> {
   }
 }
 
+/** Which file is at `path` now (device, inode, size, mtime), to tell whether it changed since. */
+async function identity(path: string): Promise<string | undefined> {
+  const s = await stat(path, { bigint: true }).catch(() => undefined);
+  return s?.isFile() ? `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}` : undefined;
+}
+
 async function defaultFreeSpace(dir: string): Promise<number> {
   // The models folder may not exist yet: measure the nearest ancestor that does.
   for (let d = resolve(dir); ; d = dirname(d)) {
@@ -169,10 +182,11 @@ function formatBytes(n: number): string {
   return unit === 0 ? `${n} bytes` : `${value.toFixed(1)} ${units[unit]} (${n} bytes)`;
 }
 
-async function hashFile(path: string, file: HubFile, signal?: AbortSignal): Promise<boolean> {
+/** Whether the file's bytes on disk have the hub's checksum (sha256 for LFS, else the git blob id). */
+async function hashFile(path: string, file: HubFile, signal?: AbortSignal): Promise<boolean | 'no-checksum'> {
   const sha256 = file.sha256 ? createHash('sha256') : undefined;
   const git = !sha256 && file.gitOid && file.size !== undefined ? createHash('sha1').update(`blob ${file.size}\0`) : undefined;
-  if (!sha256 && !git) return false;
+  if (!sha256 && !git) return 'no-checksum';
   for await (const chunk of createReadStream(path, { signal }) as AsyncIterable<Buffer>) {
     sha256?.update(chunk);
     git?.update(chunk);
@@ -225,8 +239,6 @@ export class ModelStore {
   private readonly options: ModelStoreOptions;
   private readonly freeSpace: (dir: string) => Promise<number>;
   private hubConfig?: HubConfig;
-  // Two pulls of one repo in this process would write the same .part files: run them in turn.
-  private readonly pulls = new Map<string, Promise<unknown>>();
 
   constructor(options: ModelStoreOptions) {
     if (!options.modelsDirectory) throw new DownloadError('bad-path', 'No models folder is configured.');
@@ -305,15 +317,36 @@ export class ModelStore {
     return (await this.pull(repoOrFolder, opts)).directory;
   }
 
+  /** The lock file of a repo's folder; see lock.ts. */
+  lockPath(repo: string): string {
+    return join(this.directoryFor(repo), LOCK_NAME);
+  }
+
+  /**
+   * Pulls a repo. Only one pull of a repo runs at a time on this machine (any process, any store):
+   * a second one waits for the first (calling `onWait`), then finds its files and reuses them.
+   */
   async pull(repo: string, opts: PullOptions = {}): Promise<PullResult> {
-    validateRepoId(repo);
-    const before = this.pulls.get(repo) ?? Promise.resolve();
-    const run = before.catch(() => undefined).then(() => this.pullNow(repo, opts));
-    this.pulls.set(repo, run);
+    const dir = this.directoryFor(repo);
+    const subject = { repo };
+    let lock: HeldLock;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await mkdir(dir, { recursive: true });
+        lock = await acquireLock(this.lockPath(repo), { signal: opts.signal, onWait: opts.onWait });
+        break;
+      } catch (err) {
+        // The folder was removed between mkdir and the lock (an `rm`, or a failed pull tidying up).
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT' && attempt < 5) continue;
+        throw toDownloadError(err, subject, '', opts.signal);
+      }
+    }
     try {
-      return await run;
+      return await this.pullNow(repo, opts);
     } finally {
-      if (this.pulls.get(repo) === run) this.pulls.delete(repo);
+      await lock.release();
+      // A pull that failed before writing anything leaves no empty folder behind.
+      await rmdir(dir).then(() => rmdir(dirname(dir))).catch(() => undefined);
     }
   }
 
@@ -348,7 +381,8 @@ export class ModelStore {
       else stale.push(old.path);
     }
     const files = [...wanted.values()];
-    const previousByPath = new Map((previous?.files ?? []).map((f) => [f.path, f]));
+    // path -> identity of the file on disk when its checksum was verified in this pull.
+    const verified = new Map<string, string | undefined>();
 
     // Which files are already here, and how many bytes the rest still need.
     const reused = new Set<string>();
@@ -356,14 +390,13 @@ export class ModelStore {
     for (const file of files) {
       const dest = this.pathFor(repo, file.path);
       const have = await sizeIfFile(dest);
+      // A file already here is kept when its bytes on disk match the hub's checksum; by size only
+      // when the hub gives none.
       if (have !== undefined && (file.size === undefined || have === file.size)) {
-        const old = previousByPath.get(file.path);
-        const sameAsManifest =
-          old !== undefined &&
-          old.size === have &&
-          ((file.sha256 !== undefined && old.sha256 === file.sha256) || (file.gitOid !== undefined && old.gitOid === file.gitOid));
-        if (sameAsManifest || (await hashFile(dest, file, opts.signal).catch(() => false))) {
+        const check = await hashFile(dest, file, opts.signal).catch(() => false);
+        if (check === true || (check === 'no-checksum' && file.size !== undefined)) {
           reused.add(file.path);
+          verified.set(file.path, await identity(dest));
           continue;
         }
       }
@@ -429,6 +462,7 @@ export class ModelStore {
         onProgress: (p) => emit(file.path, p.bytes, p.total, Math.max(p.bytes - startBytes, 0)),
       });
       sizes.set(file.path, result.size);
+      verified.set(file.path, await identity(dest));
       downloadedBytes += result.fetchedBytes;
       doneBytes += result.size;
       filesDone++;
@@ -449,9 +483,16 @@ export class ModelStore {
       })),
     };
     for (const f of manifest.files) {
-      // Cheap last check before the folder is declared complete.
-      if ((await sizeIfFile(this.pathFor(repo, f.path))) !== f.size) {
-        throw new DownloadError('corrupt', `"${f.path}" of ${repo} is missing or has the wrong size after the download. Download it again.`);
+      // Last check before the folder is declared complete, by checksum where the hub gives one:
+      // each file was hashed on disk in this pull (reused ones above, fetched ones by downloadFile
+      // just before the rename); one that is still that same file (inode, size, mtime) is not read
+      // again, anything else is.
+      const path = this.pathFor(repo, f.path);
+      const now = await identity(path);
+      const hub = byPath.get(f.path)!;
+      const same = now !== undefined && now === verified.get(f.path);
+      if (now === undefined || (await sizeIfFile(path)) !== f.size || (!same && (await hashFile(path, hub, opts.signal).catch(() => false)) === false)) {
+        throw new DownloadError('corrupt', `"${f.path}" of ${repo} is missing or was changed after it was verified (by another program?). Download it again.`);
       }
     }
     await this.writeManifest(dir, manifest);
@@ -538,7 +579,23 @@ export class ModelStore {
     if (!s) return false;
     // A linked model folder: drop the link, never what it points at.
     if (s.isSymbolicLink()) await unlink(dir);
-    else await rm(dir, { recursive: true, force: true });
+    else {
+      // Never pull the folder from under a pull that is writing into it.
+      let lock: HeldLock;
+      try {
+        lock = await tryLock(this.lockPath(repo));
+      } catch (err) {
+        if (err instanceof LockBusyError) {
+          throw new DownloadError('busy', `${repo} is being downloaded right now (${describeOwner(err.owner)}). Wait for that pull to finish or stop it, then remove the model again.`);
+        }
+        throw toDownloadError(err, { repo }, '');
+      }
+      try {
+        await rm(dir, { recursive: true, force: true });
+      } finally {
+        await lock.release();
+      }
+    }
     await rmdir(owner).catch(() => undefined); // only succeeds when no other model of this owner is left
     return true;
   }
