@@ -1,10 +1,10 @@
 // The panel UI. Receives validated host messages, folds them into the view model (model.ts),
 // saves the model with setState so the panel survives hide/show and window reloads, and renders
 // it with DOM APIs only: generated code and agent text are always set as textContent.
-import { checkHostMessage, type Fix, type PanelAction, type WebviewMessage } from '../src/protocol/webview';
+import { checkHostMessage, linesLabel, type Fix, type PanelAction, type WebviewMessage } from '../src/protocol/webview';
 import { button, progressRing, registerComponents, setButtonAppearance, setDisabled, tag } from './components';
 import { tokenize } from './highlight';
-import { finalCode, formatMs, reduce, restoreModel, streamingCode, type AgentRun, type RoundView, type ViewModel } from './model';
+import { finalCode, formatMs, labelOf, reduce, restoreModel, streamingCode, type AgentRun, type CheckResultView, type ChecksView, type RepairView, type RoundView, type ViewModel } from './model';
 
 interface VsCodeApi {
   postMessage(message: unknown): void;
@@ -88,7 +88,21 @@ const taskMeta = h('div', { class: 'tags', id: 'task-meta' });
 const taskText = h('pre', { class: 'task-text', id: 'task-text', tabindex: '0', 'aria-label': 'Task text' });
 const taskToggle = button('Show all', { appearance: 'secondary', name: 'toggle-task', onClick: () => toggleTask() });
 const teamNote = h('p', { class: 'team-note', id: 'team-note' });
-const taskSection = h('section', { class: 'task card', id: 'task', 'aria-labelledby': 'task-h' }, h('h2', { id: 'task-h' }, 'Task'), taskMeta, teamNote, taskText, taskToggle);
+// Editing the task before solving again: the text area replaces the task text until solved or dropped.
+const taskEditor = h('textarea', { class: 'task-editor', id: 'task-editor', rows: '6', 'aria-label': 'Edit the task' });
+const taskEditForm = h(
+  'div',
+  { class: 'task-edit', id: 'task-edit' },
+  taskEditor,
+  h(
+    'div',
+    { class: 'form-actions' },
+    button('Solve with this task', { appearance: 'primary', name: 'solve-edited', title: 'Run the team again on the edited task (Ctrl+Enter)', onClick: () => submitEditedTask() }),
+    button('Cancel edit', { name: 'cancel-edit', onClick: () => setEditingTask(false) }),
+  ),
+);
+const editTaskButton = button('Edit task', { name: 'edit-task', title: 'Change the task, then solve again', onClick: () => setEditingTask(true) });
+const taskSection = h('section', { class: 'task card', id: 'task', 'aria-labelledby': 'task-h' }, h('h2', { id: 'task-h' }, 'Task'), taskMeta, teamNote, taskText, taskEditForm, h('div', { class: 'task-buttons' }, taskToggle, editTaskButton));
 
 const errorSection = h('section', { class: 'error card', id: 'error', role: 'alert' });
 
@@ -101,7 +115,15 @@ const codeState = h('span', { class: 'code-state muted', id: 'code-state' });
 const codeEl = h('code', {});
 const codePre = h('pre', { class: 'code', id: 'code', tabindex: '0', 'aria-label': 'Generated code' }, codeEl);
 const codeNote = h('p', { class: 'muted code-note', id: 'code-note' });
-const codeSection = h('section', { class: 'result card', id: 'result', 'aria-labelledby': 'code-h' }, h('div', { class: 'section-head' }, h('h2', { id: 'code-h' }, 'Code'), codeLang, codeState), codeNote, codePre);
+// A follow-up runs the team again on this answer with an instruction ("make it iterative").
+const followUpText = h('textarea', { class: 'follow-up-text', id: 'follow-up-text', rows: '2', placeholder: 'Follow up: e.g. make it iterative, add type hints (Ctrl+Enter)', 'aria-label': 'Follow-up instruction for the team' });
+const followUpForm = h(
+  'div',
+  { class: 'follow-up', id: 'follow-up' },
+  followUpText,
+  h('div', { class: 'form-actions' }, button('Ask the team', { name: 'follow-up', title: 'Solve again with this answer and your instruction', onClick: () => submitFollowUp() })),
+);
+const codeSection = h('section', { class: 'result card', id: 'result', 'aria-labelledby': 'code-h' }, h('div', { class: 'section-head' }, h('h2', { id: 'code-h' }, 'Code'), codeLang, codeState), codeNote, codePre, followUpForm);
 
 const metricTiles = h('dl', { class: 'tiles', id: 'metric-tiles' });
 const chartSlot = h('div', { class: 'chart', id: 'chart' });
@@ -109,13 +131,50 @@ const metricsSection = h('section', { class: 'metrics card', id: 'metrics', 'ari
 
 const warningsSection = h('section', { class: 'warnings card', id: 'warnings', 'aria-label': 'Warnings' });
 
-root.append(header, liveRegion, idleSection, errorSection, taskSection, timelineSection, codeSection, metricsSection, warningsSection);
+const checksBody = h('div', { id: 'checks-body' });
+const checksSection = h('section', { class: 'checks card', id: 'checks', 'aria-labelledby': 'checks-h' }, h('h2', { id: 'checks-h' }, 'Checks'), checksBody);
+
+root.append(header, liveRegion, idleSection, errorSection, taskSection, checksSection, timelineSection, codeSection, metricsSection, warningsSection);
 
 let taskExpanded = false;
 function toggleTask(): void {
   taskExpanded = !taskExpanded;
   taskToggle.textContent = taskExpanded ? 'Show less' : 'Show all';
   taskText.classList.toggle('expanded', taskExpanded);
+}
+
+let editingTask = false;
+function setEditingTask(on: boolean): void {
+  editingTask = on && !!model.session;
+  if (editingTask) taskEditor.value = model.session!.task;
+  scheduleRender();
+  if (editingTask) requestAnimationFrame(() => taskEditor.focus());
+}
+
+function submitEditedTask(): void {
+  const task = taskEditor.value.trim();
+  if (!model.session || !task) return;
+  post({ type: 'rerun', id: model.session.id, task });
+  editingTask = false;
+  scheduleRender();
+}
+
+function submitFollowUp(): void {
+  const followUp = followUpText.value.trim();
+  if (!model.session || !followUp) return;
+  post({ type: 'rerun', id: model.session.id, followUp });
+  followUpText.value = '';
+}
+
+for (const [area, submit] of [[taskEditor, submitEditedTask], [followUpText, submitFollowUp]] as const) {
+  area.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      submit();
+    }
+    // Escape in a text box belongs to the box, not to Cancel.
+    if (e.key === 'Escape') e.stopPropagation();
+  });
 }
 
 function act(action: PanelAction): void {
@@ -126,19 +185,38 @@ function act(action: PanelAction): void {
 // ---------------------------------------------------------------------------------------------
 // Rendering
 
-const running = (m: ViewModel) => m.phase === 'loading' || m.phase === 'running' || m.phase === 'decoding';
+const running = (m: ViewModel) => m.phase === 'loading' || m.phase === 'running' || m.phase === 'decoding' || m.phase === 'checking';
 
 const PHASE_LABEL: Record<ViewModel['phase'], string> = {
   idle: 'Idle',
   loading: 'Loading team',
   running: 'Thinking',
   decoding: 'Writing code',
+  checking: 'Checking',
   done: 'Done',
   cancelled: 'Cancelled',
   failed: 'Failed',
 };
 
-const ACTION_LABEL: Record<AgentRun['action'], string> = { latent: 'latent thoughts', text: 'text message', decode: 'writing the code' };
+const ACTION_LABEL: Record<AgentRun['action'], string> = { latent: 'thinking', text: 'writing a message', decode: 'writing the code', retry: 'asked again for only the code' };
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/** The plan of a solve in the words of its mode: no latent steps outside latent mode, no rounds for a single agent. */
+function planLabel(mode: string, rounds: number, latentSteps: number): string {
+  if (mode === 'single') return 'single agent';
+  if (mode === 'text') return `${plural(rounds, 'round')} of text messages`;
+  return `${plural(rounds, 'round')} × ${plural(latentSteps, 'latent step')}`;
+}
+
+/** The agents a solve uses: in single mode only the one that writes the answer. */
+function agentsInPlay(m: ViewModel): { name: string; role: string; model: string }[] {
+  const agents = m.team?.agents ?? [];
+  if ((m.solve?.mode ?? m.session?.mode) !== 'single') return agents;
+  const writer = m.rounds.flatMap((r) => r.runs).find((x) => x.action === 'decode')?.agent;
+  const one = agents.find((a) => a.name === writer) ?? agents[agents.length - 1];
+  return one ? [one] : [];
+}
 
 const FIX_LABEL: Record<Fix, string> = {
   'download-models': 'Download models',
@@ -148,6 +226,8 @@ const FIX_LABEL: Record<Fix, string> = {
   retry: 'Retry',
   'open-settings': 'Open settings',
   'trust-workspace': 'Manage workspace trust',
+  'use-demo-team': 'Use the offline demo team',
+  'models-settings': 'Models folder and mirror settings',
 };
 
 function renderHeader(m: ViewModel): void {
@@ -162,7 +242,8 @@ function renderHeader(m: ViewModel): void {
   runtimeLine.title = rt.detail ?? '';
 
   const code = finalCode(m);
-  const hasCode = m.phase === 'done' && code.trim() !== '';
+  // A cancelled solve keeps the code written so far (the extension keeps the same text for the actions).
+  const hasCode = (m.phase === 'done' || m.phase === 'cancelled') && code.trim() !== '';
   const s = m.session;
   show(actionButtons.cancel, running(m));
   show(actionButtons.insertAtCursor, hasCode);
@@ -209,22 +290,25 @@ function statusText(m: ViewModel): string {
       if (run.action === 'latent') return `${where} · ${run.agent} (${run.role}) thinking in latent space · step ${run.step} of ${run.steps}`;
       return `${where} · ${run.agent} (${run.role}) is writing a message`;
     }
+    case 'checking': {
+      const c = m.checks;
+      const candidate = c?.candidates[c.candidates.length - 1];
+      const now = candidate?.results.find((r) => r.status === 'running');
+      return c && candidate && now ? `Checking candidate ${candidate.candidate}: ${labelOf(c, now.check)}` : 'Checking the candidate…';
+    }
     case 'done': {
       const mt = m.metrics;
-      return mt ? `Done in ${formatMs(mt.wallMs)} · ${m.rounds.length} rounds · ${mt.latentSteps} latent steps · ${mt.textTokens} text tokens` : `Done · ${m.rounds.length} rounds`;
+      const mode = m.solve?.mode ?? m.session?.mode;
+      const shape = mode === 'single' ? 'single agent' : plural(m.rounds.length, 'round');
+      return mt ? [`Done in ${formatMs(mt.wallMs)}`, shape, mode === 'latent' ? plural(mt.latentSteps, 'latent step') : '', plural(mt.textTokens, 'text token')].filter(Boolean).join(' · ') : `Done · ${shape}`;
     }
     case 'cancelled':
       return `Cancelled${m.session && m.endedAt ? ` after ${formatMs(m.endedAt - m.session.startedAt)}` : ''}. Retry runs the same task again.`;
     case 'failed':
-      return 'The solve failed; see below for what to do.';
+      return m.error ? 'The solve failed; see below for what to do.' : 'The last solve failed; Retry solves the task with the current settings.';
   }
 }
 
-/** "1 line" or "N lines" (the webview cannot import the extension's helper: layers). */
-function lineCount(text: string): string {
-  const n = text.split('\n').length;
-  return n === 1 ? '1 line' : `${n} lines`;
-}
 
 /**
  * True when `part` was last rendered from the same values: parts rebuilt only on change keep
@@ -243,16 +327,26 @@ function renderTask(m: ViewModel): void {
   show(idleSection, !s);
   show(taskSection, !!s);
   if (!s) return;
-  if (unchanged('task', [s, m.team?.name, m.team?.device])) return;
+  if (unchanged('task', [s, m.team?.name, m.team?.device, m.team?.precision])) return;
   taskMeta.textContent = '';
   const device = m.team?.device ?? s.device;
-  const items = [`team ${m.team?.name ?? s.team}`, `device ${device}`, `mode ${s.mode}`, `${s.rounds} rounds × ${s.latentSteps} latent steps`, s.language];
+  const items = [`team ${m.team?.name ?? s.team}`, `device ${device}`, ...(m.team ? [m.team.precision] : []), `mode ${s.mode}`, planLabel(s.mode, s.rounds, s.latentSteps), s.language];
   if (s.fileName) items.push(s.fileName);
   for (const t of items) taskMeta.append(tag(t));
   if (taskText.textContent !== s.task) taskText.textContent = s.task;
   teamNote.textContent = s.teamNote ?? '';
   show(teamNote, !!s.teamNote);
   show(taskToggle, s.task.split('\n').length > 6 || s.task.length > 500);
+}
+
+function renderTaskEditing(m: ViewModel): void {
+  const can = !!m.session && !running(m);
+  if (!can) editingTask = false;
+  show(taskEditForm, editingTask);
+  show(taskText, !editingTask);
+  show(editTaskButton, can && !editingTask);
+  const hasCode = m.phase === 'done' && finalCode(m).trim() !== '';
+  show(followUpForm, hasCode);
 }
 
 function renderError(m: ViewModel): void {
@@ -273,10 +367,11 @@ function renderError(m: ViewModel): void {
 }
 
 const roundCache = new Map<number, { sig: string; el: HTMLLIElement }>();
+const repairCache = new Map<number, { sig: string; el: HTMLLIElement }>();
 
 function renderTimeline(m: ViewModel, now: number): void {
   show(timelineSection, !!m.session);
-  loadingLine.textContent = m.loading ? `Loading model ${m.loading.index + 1} of ${m.loading.count}: ${m.loading.model}` : m.team ? `Team ${m.team.name} on ${m.team.device}: ${m.team.agents.map((a) => `${a.name} (${a.role}, ${a.model})`).join(' → ')}. ${m.team.ms > 0 ? `Loaded in ${formatMs(m.team.ms)}.` : 'Already loaded.'}` : m.session && running(m) ? 'Starting…' : '';
+  loadingLine.textContent = m.loading ? `Loading model ${m.loading.index + 1} of ${m.loading.count}: ${m.loading.model}` : m.team ? `Team ${m.team.name} on ${m.team.device} at ${m.team.precision}: ${agentsInPlay(m).map((a) => `${a.name} (${a.role === a.name ? '' : `${a.role}, `}${a.model})`).join(' → ')}. ${m.team.ms > 0 ? `Loaded in ${formatMs(m.team.ms)}.` : 'Already loaded.'}` : m.session && running(m) ? 'Starting…' : '';
   show(loadingLine, loadingLine.textContent !== '');
   const keep = new Set(m.rounds.map((r) => r.round));
   for (const [k, v] of roundCache) {
@@ -302,34 +397,122 @@ function renderTimeline(m: ViewModel, now: number): void {
       else roundsList.prepend(entry.el);
     }
     prev = entry.el;
+    // A repair round sits between the candidate it repairs and the rounds of the next one.
+    for (const repair of m.checks?.repairs.filter((x) => x.afterRound === r.round) ?? []) {
+      const rsig = JSON.stringify([repair, m.checks?.candidates.find((c) => c.candidate === repair.candidate - 1)]);
+      let rep = repairCache.get(repair.repair);
+      if (!rep || rep.sig !== rsig) {
+        const el = renderRepair(repair, m.checks!);
+        if (rep) rep.el.replaceWith(el);
+        rep = { sig: rsig, el };
+        repairCache.set(repair.repair, rep);
+      }
+      if (prev.nextSibling !== rep.el) prev.after(rep.el);
+      prev = rep.el;
+    }
   }
+  const repairs = new Set(m.checks?.repairs.map((x) => x.repair) ?? []);
+  for (const [k, v] of repairCache) {
+    if (!repairs.has(k)) {
+      v.el.remove();
+      repairCache.delete(k);
+    }
+  }
+}
+
+function renderRepair(repair: RepairView, checks: ChecksView): HTMLLIElement {
+  const li = h('li', { class: 'repair', 'data-repair': String(repair.repair), 'aria-label': `Repair ${repair.repair} of ${repair.maxRepairs}` });
+  const failed = checks.candidates.find((c) => c.candidate === repair.candidate - 1)?.results.filter((r) => r.status !== 'passed' && r.status !== 'running') ?? [];
+  li.append(
+    h(
+      'div',
+      { class: 'repair-head' },
+      h('span', { class: 'glyph', 'aria-hidden': 'true' }, '↻'),
+      h('span', { class: 'repair-title' }, `Repair ${repair.repair} of ${repair.maxRepairs}`),
+      h('span', { class: 'muted' }, ` · ${repair.failing} check${repair.failing === 1 ? '' : 's'} failed on candidate ${repair.candidate - 1}; candidate ${repair.candidate} gets the output as text`),
+    ),
+  );
+  if (failed[0]?.firstFailure) li.append(h('p', { class: 'repair-failure' }, failed[0].firstFailure));
+  li.append(h('details', { class: 'repair-feedback' }, h('summary', {}, `What the team reads (${repair.feedback.length} characters)`), h('pre', { class: 'check-output' }, repair.feedback)));
+  return li;
+}
+
+const STATUS_LABEL: Record<CheckResultView['status'], string> = { passed: 'passed', failed: 'failed', errored: 'errored', 'timed-out': 'timed out', running: 'running…' };
+const STATUS_GLYPH: Record<CheckResultView['status'], string> = { passed: '✓', failed: '✗', errored: '!', 'timed-out': '⏱', running: '●' };
+
+function renderChecks(m: ViewModel): void {
+  const c = m.checks;
+  show(checksSection, !!m.session && !!c);
+  if (unchanged('checks', [c, running(m)])) return;
+  checksBody.textContent = '';
+  if (!c) return;
+  if (c.plan.length === 0) {
+    checksBody.append(h('p', { class: 'muted' }, 'No checks were found for this task; the answer is unchecked.'));
+    return;
+  }
+  checksBody.append(
+    h('p', { class: 'check-plan' }, `Each candidate runs ${c.plan.length === 1 ? 'this check' : 'these checks'}${c.maxRepairs > 0 ? `, with up to ${c.maxRepairs} repair round${c.maxRepairs === 1 ? '' : 's'} while any fails` : ''}:`),
+    h('ul', { class: 'plan-list' }, ...c.plan.map((p) => h('li', { 'data-check': p.id }, tag(p.kind), ' ', h('span', { class: 'check-label' }, p.label)))),
+    h('p', { class: `isolation muted${c.isolation.network ? '' : ' weak'}` }, c.isolation.note),
+  );
+  if (c.candidates.length > 0) {
+    const list = h('ol', { class: 'candidates', 'aria-label': 'Candidates and their check results' });
+    for (const cand of c.candidates) {
+      const chosen = c.chosen?.candidate === cand.candidate;
+      const li = h('li', { class: `candidate${chosen ? ' chosen' : ''}`, 'data-candidate': String(cand.candidate) });
+      li.append(h('div', { class: 'candidate-head' }, h('span', { class: 'candidate-title' }, `Candidate ${cand.candidate}`), h('span', { class: 'muted' }, cand.candidate === 1 ? ' · first answer' : ` · after repair ${cand.candidate - 1}`), chosen ? h('span', { class: 'chosen-badge' }, 'chosen') : null));
+      const results = h('ul', { class: 'check-results' });
+      for (const r of cand.results) {
+        const status = r.status === 'running' && !running(m) ? 'errored' : r.status;
+        const row = h('li', { class: `check-result status-${status}`, 'data-check': r.check, 'data-status': status });
+        row.append(
+          h('span', { class: 'glyph', 'aria-hidden': 'true' }, STATUS_GLYPH[status]),
+          h('span', { class: 'check-label' }, labelOf(c, r.check)),
+          h('span', { class: 'check-status' }, r.status === 'running' && !running(m) ? 'stopped' : STATUS_LABEL[status]),
+          h('span', { class: 'muted check-time' }, r.ms !== undefined ? formatMs(r.ms) : ''),
+        );
+        if (r.firstFailure) row.append(h('p', { class: 'first-failure' }, r.firstFailure));
+        if (r.output?.trim() && r.status !== 'passed') row.append(h('details', {}, h('summary', {}, 'Output'), h('pre', { class: 'check-output' }, r.output)));
+        results.append(row);
+      }
+      li.append(results);
+      list.append(li);
+    }
+    checksBody.append(list);
+  }
+  if (c.chosen) checksBody.append(h('p', { class: 'choice', id: 'check-choice' }, h('strong', {}, `Answer: candidate ${c.chosen.candidate}. `), c.chosen.reason));
 }
 
 function renderRound(r: RoundView, total: number, now: number, m: ViewModel): HTMLLIElement {
   const ended = !running(m);
   const done = r.status === 'done' || ended;
-  const time = r.ms !== undefined ? formatMs(r.ms) : done ? '' : formatMs(now - r.startedAt);
+  // Once the engine's metrics are in, a round's time is the sum of its stages, as in the chart.
+  const stages = m.metrics?.stages.filter((st) => st.round === r.round);
+  const ms = stages?.length ? stages.reduce((a, st) => a + st.ms, 0) : r.ms;
+  const time = ms !== undefined ? formatMs(ms) : done ? '' : formatMs(now - r.startedAt);
   const li = h('li', { class: `round ${done ? 'done' : 'running'}`, 'data-round': String(r.round), 'aria-label': `Round ${r.round} of ${total}${done ? ', finished' : ', running'}` });
   li.append(h('div', { class: 'round-head' }, h('span', { class: 'round-title' }, `Round ${r.round}`, h('span', { class: 'muted' }, ` of ${total}`)), h('span', { class: 'round-time muted' }, time)));
   const list = h('ol', { class: 'runs' });
   const handed = new Set<number>();
   for (const run of r.runs) {
-    list.append(renderRun(run, now, ended));
+    // A finished text message is shown in full under its hand-off; the run shows it while it streams.
+    const shownBelow = run.action === 'text' && r.handoffs.some((hf) => hf.from === run.agent && hf.text !== undefined);
+    list.append(renderRun(run, now, ended, shownBelow));
     r.handoffs.forEach((hf, i) => {
       if (hf.from === run.agent && !handed.has(i) && (run.status === 'done' || ended)) {
         handed.add(i);
-        list.append(renderHandoff(hf));
+        list.append(renderHandoff(hf, `${r.round}:${i}`));
       }
     });
   }
   r.handoffs.forEach((hf, i) => {
-    if (!handed.has(i)) list.append(renderHandoff(hf));
+    if (!handed.has(i)) list.append(renderHandoff(hf, `${r.round}:${i}`));
   });
   li.append(list);
   return li;
 }
 
-function renderRun(run: AgentRun, now: number, ended: boolean): HTMLLIElement {
+function renderRun(run: AgentRun, now: number, ended: boolean, textShownBelow = false): HTMLLIElement {
   const state = run.status === 'running' && ended ? 'stopped' : run.status;
   const glyph = state === 'done' ? '✓' : state === 'stopped' ? '■' : '●';
   const time = run.ms !== undefined ? formatMs(run.ms) : state === 'running' ? formatMs(now - run.startedAt) : '';
@@ -361,13 +544,26 @@ function renderRun(run: AgentRun, now: number, ended: boolean): HTMLLIElement {
       h('span', { class: 'run-time muted' }, time),
     ),
   );
-  if (run.text) li.append(h('pre', { class: 'agent-text' }, run.text));
+  if (run.text && !textShownBelow) li.append(h('pre', { class: 'agent-text' }, run.text));
   return li;
 }
 
-function renderHandoff(hf: { from: string; to: string; vectors: number; meanNorm: number; maxNorm: number; text?: string }): HTMLLIElement {
-  const what = hf.text !== undefined ? `text message, ${hf.text.length} characters` : `${hf.vectors} latent vectors · mean ‖v‖ ${hf.meanNorm.toFixed(2)} · max ${hf.maxNorm.toFixed(2)}`;
-  return h('li', { class: 'handoff', 'data-from': hf.from, 'data-to': hf.to }, h('span', { class: 'arrow', 'aria-hidden': 'true' }, '↳'), h('span', {}, `${hf.from} → ${hf.to}`), h('span', { class: 'muted' }, ` · ${what}`));
+/** Hand-off messages the user opened: a round that re-renders keeps them open. */
+const openMessages = new Set<string>();
+
+function renderHandoff(hf: { from: string; to: string; vectors: number; meanNorm: number; maxNorm: number; text?: string }, key: string): HTMLLIElement {
+  const li = h('li', { class: 'handoff', 'data-from': hf.from, 'data-to': hf.to }, h('span', { class: 'arrow', 'aria-hidden': 'true' }, '↳'), h('span', {}, `${hf.from} → ${hf.to}`));
+  if (hf.text === undefined) {
+    li.append(h('span', { class: 'muted' }, ` · ${plural(hf.vectors, 'thought vector')}`));
+    li.title = `Thought vector sizes (norms): mean ${hf.meanNorm.toFixed(2)}, largest ${hf.maxNorm.toFixed(2)}`;
+    return li;
+  }
+  // Text mode: the message itself is what a reader compares with the latent run.
+  const details = h('details', { class: 'message', 'data-message': key }, h('summary', {}, `message (${plural(hf.text.length, 'character')})`), h('pre', { class: 'agent-text message-text' }, hf.text));
+  details.open = openMessages.has(key);
+  details.addEventListener('toggle', () => (details.open ? openMessages.add(key) : openMessages.delete(key)));
+  li.append(h('span', { class: 'muted' }, ' · '), details);
+  return li;
 }
 
 let renderedCode = '';
@@ -388,7 +584,7 @@ function renderCode(m: ViewModel): void {
   }
   codeNote.textContent = note;
   show(codeNote, note !== '');
-  codeState.textContent = running(m) ? 'writing…' : code ? lineCount(code) : '';
+  codeState.textContent = running(m) ? 'writing…' : code ? linesLabel(code) : '';
   codePre.setAttribute('aria-label', `Generated ${lang} code`);
   codePre.setAttribute('aria-busy', String(running(m)));
   if (code === renderedCode && lang === renderedLang) return;
@@ -429,15 +625,16 @@ function renderMetrics(m: ViewModel): void {
   const tile = (label: string, value: string) => metricTiles.append(h('div', { class: 'tile' }, h('dt', {}, label), h('dd', {}, value)));
   if (m.metrics) {
     tile('Time', formatMs(m.metrics.wallMs));
-    tile('Latent steps', String(m.metrics.latentSteps));
+    if ((m.solve?.mode ?? m.session?.mode) === 'latent') tile('Latent steps', String(m.metrics.latentSteps));
     tile('Text tokens', String(m.metrics.textTokens));
     tile('Prompt tokens', String(m.metrics.promptTokens));
     tile('Device', m.metrics.device);
+    tile('Precision', m.metrics.precision);
   } else {
     tile('Time so far', formatMs(stages.reduce((a, s) => a + s.ms, 0)));
-    tile('Latent steps', String(m.rounds.reduce((a, r) => a + r.runs.reduce((b, x) => b + (x.action === 'latent' ? x.step : 0), 0), 0)));
+    if ((m.solve?.mode ?? m.session?.mode) === 'latent') tile('Latent steps', String(m.rounds.reduce((a, r) => a + r.runs.reduce((b, x) => b + (x.action === 'latent' ? x.step : 0), 0), 0)));
   }
-  if (m.team) tile('Team load', formatMs(m.team.ms));
+  if (m.team) tile('Team load', m.team.ms > 0 ? formatMs(m.team.ms) : 'already loaded');
   chartSlot.replaceChildren(stages.length ? chart(stages) : '');
 }
 
@@ -495,7 +692,7 @@ function renderWarnings(m: ViewModel): void {
 
 /** Once the code is ready it is what the user came for: it moves above the rounds. */
 function arrangeSections(m: ViewModel): void {
-  const wanted = m.phase === 'done' ? [codeSection, metricsSection, timelineSection] : [timelineSection, codeSection, metricsSection];
+  const wanted = m.phase === 'done' ? [codeSection, checksSection, metricsSection, timelineSection] : [checksSection, timelineSection, codeSection, metricsSection];
   let prev: Element = taskSection;
   for (const el of wanted) {
     if (prev.nextElementSibling !== el) prev.after(el);
@@ -503,18 +700,32 @@ function arrangeSections(m: ViewModel): void {
   }
 }
 
+/** Render counts and the longest render, for the e2e test's responsiveness check. */
+const stats = { renders: 0, longestRenderMs: 0 };
+(window as unknown as { __panelStats: typeof stats }).__panelStats = stats;
+let renderedPhase: ViewModel['phase'] = model.phase;
+
 function render(): void {
   const now = Date.now();
+  const wasRunning = running({ ...model, phase: renderedPhase });
+  const focusWasOnCancel = document.activeElement === actionButtons.cancel || document.activeElement === document.body;
   arrangeSections(model);
   renderHeader(model);
   renderTask(model);
+  renderTaskEditing(model);
   renderError(model);
+  renderChecks(model);
   renderTimeline(model, now);
   renderCode(model);
   renderMetrics(model);
   renderWarnings(model);
   document.body.dataset.phase = model.phase;
   document.body.dataset.solve = model.session?.id ?? '';
+  // Cancel hides itself: the keyboard moves on to Retry instead of dropping to the page.
+  if (wasRunning && model.phase === 'cancelled' && focusWasOnCancel && document.hasFocus() && !actionButtons.retry.hidden) actionButtons.retry.focus();
+  renderedPhase = model.phase;
+  stats.renders++;
+  stats.longestRenderMs = Math.max(stats.longestRenderMs, Date.now() - now);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,15 +1,16 @@
 // The panel's view model and the pure function that folds host messages into it. The whole model
 // is what the webview saves with setState, so it must stay plain JSON. No DOM here: unit tests
 // replay recorded event sequences through `reduce` under Node.
-import type { Device, Mode, SolveMetrics, Style } from '../src/protocol/events';
+import type { CheckInfo, CheckStatus, Device, Isolation, Mode, Precision, SolveMetrics, Style } from '../src/protocol/events';
 import type { HostMessage, Outcome, PanelError, RuntimeState, SessionInfo } from '../src/protocol/webview';
 
-export type Phase = 'idle' | 'loading' | 'running' | 'decoding' | 'done' | 'cancelled' | 'failed';
+export type Phase = 'idle' | 'loading' | 'running' | 'decoding' | 'checking' | 'done' | 'cancelled' | 'failed';
 
 export interface AgentRun {
   agent: string;
   role: string;
-  action: 'latent' | 'text' | 'decode';
+  /** 'retry': the final agent asked once more for only the code (its own stage in the metrics). */
+  action: 'latent' | 'text' | 'decode' | 'retry';
   /** 'stopped': the solve ended (cancelled, failed) while this agent was still working. */
   status: 'running' | 'done' | 'stopped';
   step: number;
@@ -42,6 +43,40 @@ export interface RoundView {
   handoffs: HandoffView[];
 }
 
+export interface CheckResultView {
+  check: string;
+  status: CheckStatus | 'running';
+  ms?: number;
+  firstFailure?: string;
+  output?: string;
+}
+
+/** One candidate (the first solve or a repair) and its check results. */
+export interface CandidateView {
+  candidate: number;
+  /** The first round of the timeline that belongs to it. */
+  firstRound: number;
+  results: CheckResultView[];
+}
+
+export interface RepairView {
+  repair: number;
+  maxRepairs: number;
+  candidate: number;
+  afterRound: number;
+  failing: number;
+  feedback: string;
+}
+
+export interface ChecksView {
+  plan: CheckInfo[];
+  maxRepairs: number;
+  isolation: Isolation;
+  candidates: CandidateView[];
+  repairs: RepairView[];
+  chosen: { candidate: number; passed: number; total: number; reason: string } | null;
+}
+
 export interface ViewModel {
   version: 1;
   session: SessionInfo | null;
@@ -49,7 +84,7 @@ export interface ViewModel {
   phase: Phase;
   outcome: Outcome | null;
   loading: { model: string; index: number; count: number } | null;
-  team: { name: string; agents: { name: string; role: string; model: string }[]; device: Device; ms: number } | null;
+  team: { name: string; agents: { name: string; role: string; model: string }[]; device: Device; precision: Precision; ms: number } | null;
   solve: { mode: Mode; style: Style; rounds: number; latentSteps: number } | null;
   rounds: RoundView[];
   /** The final agent's decoded text so far. */
@@ -58,6 +93,8 @@ export interface ViewModel {
   metrics: SolveMetrics | null;
   warnings: string[];
   retries: string[];
+  /** Checks on candidates and repair rounds; null when the solve runs no checks. */
+  checks: ChecksView | null;
   error: PanelError | null;
   runtime: { state: RuntimeState; device?: Device; detail?: string };
   notice: { level: 'info' | 'warning' | 'error'; message: string } | null;
@@ -82,6 +119,7 @@ export function emptyModel(): ViewModel {
     metrics: null,
     warnings: [],
     retries: [],
+    checks: null,
     error: null,
     runtime: { state: 'stopped' },
     notice: null,
@@ -113,6 +151,11 @@ function roundOf(m: ViewModel, round: number, now: number): RoundView {
     m.rounds.sort((a, b) => a.round - b.round);
   }
   return r;
+}
+
+function lastOf<T>(list: T[], test: (x: T) => boolean): T | undefined {
+  for (let i = list.length - 1; i >= 0; i--) if (test(list[i]!)) return list[i];
+  return undefined;
 }
 
 function latestRun(r: RoundView, agent: string): AgentRun | undefined {
@@ -149,6 +192,14 @@ export function reduce(prev: ViewModel, msg: HostMessage, now: number): ViewMode
       m.notice = { level: msg.level, message: msg.message };
       announce(m, msg.message);
       return m;
+    case 'settings-changed': {
+      // The error was about the old team or settings; Retry now uses the new ones.
+      if (m.outcome !== 'failed' || !m.error) return prev;
+      m.error = null;
+      m.notice = { level: 'info', message: `Settings changed (team ${msg.team}). Retry solves the task with them.` };
+      announce(m, m.notice.message);
+      return m;
+    }
     case 'end': {
       if (!m.session || m.session.id !== msg.id || m.outcome) return prev;
       m.outcome = msg.outcome;
@@ -175,8 +226,8 @@ export function reduce(prev: ViewModel, msg: HostMessage, now: number): ViewMode
       break;
     case 'team-loaded':
       m.loading = null;
-      m.team = { name: ev.team, agents: ev.agents, device: ev.device, ms: ev.ms };
-      announce(m, `Team ${ev.team} loaded on ${ev.device} in ${seconds(ev.ms)}.`);
+      m.team = { name: ev.team, agents: ev.agents, device: ev.device, precision: ev.precision, ms: ev.ms };
+      announce(m, `Team ${ev.team} loaded on ${ev.device} at ${ev.precision} in ${seconds(ev.ms)}.`);
       break;
     case 'solve-start':
       m.phase = 'running';
@@ -227,26 +278,95 @@ export function reduce(prev: ViewModel, msg: HostMessage, now: number): ViewMode
       break;
     case 'token': {
       const run = latestRun(roundOf(m, ev.round, now), ev.agent);
-      if (!run || run.action === 'decode') m.output += ev.text;
+      if (!run || run.action === 'decode' || run.action === 'retry') m.output += ev.text;
       else run.text = ((run.text ?? '') + ev.text).slice(0, MAX_AGENT_TEXT);
       break;
     }
-    case 'retry':
+    case 'retry': {
       m.retries.push(ev.reason);
       m.output = '';
+      // The retry is a row of its own after the final decode, so its time and tokens are seen.
+      const r = m.rounds[m.rounds.length - 1];
+      const decode = r ? lastOf(r.runs, (x) => x.action === 'decode') : undefined;
+      if (r && decode) {
+        if (decode.status === 'running') decode.status = 'done';
+        r.runs.push({ agent: decode.agent, role: decode.role, action: 'retry', status: 'running', step: 0, steps: 0, startedAt: now });
+      }
       announce(m, `Asking the solver again: ${ev.reason}`);
       break;
+    }
     case 'answer':
       m.answer = { text: ev.text, code: ev.code, language: ev.language };
+      for (const r of m.rounds) for (const run of r.runs) if (run.action === 'retry' && run.status === 'running') run.status = 'done';
       break;
     case 'metrics':
       m.metrics = ev.metrics;
+      // The engine's stages are the one source of times: the rows take theirs (the retry has no agent-end).
+      for (const r of m.rounds) {
+        for (const run of r.runs) {
+          const stage = lastOf(ev.metrics.stages, (st) => st.round === r.round && st.agent === run.agent && st.kind === run.action);
+          if (!stage) continue;
+          run.ms = stage.ms;
+          if (run.action === 'retry' && stage.steps !== undefined) run.textTokens = stage.steps;
+        }
+      }
       break;
     case 'warning':
       m.warnings.push(ev.message);
       break;
+    case 'check-plan':
+      m.checks = { plan: ev.checks, maxRepairs: ev.maxRepairs, isolation: ev.isolation, candidates: [], repairs: [], chosen: null };
+      if (ev.checks.length > 0) announce(m, `Each candidate will be checked: ${ev.checks.map((c) => c.label).join(', ')}.`);
+      break;
+    case 'check-start': {
+      if (!m.checks) break;
+      m.phase = 'checking';
+      const c = candidateOf(m.checks, ev.candidate, m.rounds);
+      c.results = c.results.filter((r) => r.check !== ev.check);
+      c.results.push({ check: ev.check, status: 'running' });
+      break;
+    }
+    case 'check-end': {
+      if (!m.checks) break;
+      const c = candidateOf(m.checks, ev.candidate, m.rounds);
+      const result: CheckResultView = { check: ev.check, status: ev.status, ms: ev.ms, output: ev.output, ...(ev.firstFailure !== undefined ? { firstFailure: ev.firstFailure } : {}) };
+      const i = c.results.findIndex((r) => r.check === ev.check);
+      if (i >= 0) c.results[i] = result;
+      else c.results.push(result);
+      announce(m, `Candidate ${ev.candidate}: check ${labelOf(m.checks, ev.check)} ${ev.status === 'timed-out' ? 'timed out' : ev.status}.`);
+      break;
+    }
+    case 'repair-round':
+      if (!m.checks) break;
+      m.checks.repairs.push({ repair: ev.repair, maxRepairs: ev.maxRepairs, candidate: ev.candidate, afterRound: ev.afterRound, failing: ev.failing, feedback: ev.feedback });
+      // The next candidate streams from scratch.
+      m.output = '';
+      m.answer = null;
+      m.phase = 'running';
+      announce(m, `Repair ${ev.repair} of ${ev.maxRepairs}: the team tries again with the failing output.`);
+      break;
+    case 'candidate-chosen':
+      if (!m.checks) break;
+      m.checks.chosen = { candidate: ev.candidate, passed: ev.passed, total: ev.total, reason: ev.reason };
+      announce(m, ev.reason);
+      break;
   }
   return m;
+}
+
+function candidateOf(checks: ChecksView, candidate: number, rounds: RoundView[]): CandidateView {
+  let c = checks.candidates.find((x) => x.candidate === candidate);
+  if (!c) {
+    const after = checks.repairs.find((r) => r.candidate === candidate)?.afterRound ?? 0;
+    c = { candidate, firstRound: rounds.find((r) => r.round > after)?.round ?? after + 1, results: [] };
+    checks.candidates.push(c);
+    checks.candidates.sort((a, b) => a.candidate - b.candidate);
+  }
+  return c;
+}
+
+export function labelOf(checks: ChecksView, id: string): string {
+  return checks.plan.find((c) => c.id === id)?.label ?? id;
 }
 
 /**

@@ -11,10 +11,14 @@ import { codeOfAnswer, linesLabel } from './insertion';
 import type { PanelHost } from './panel';
 import type { RuntimeHost } from './runtime-host';
 import { currentSettings, updateSetting } from './config';
-import { SECTION, type Settings } from './settings';
+import { SECTION, teamLoadOptions, type Settings } from './settings';
 import type { StatusBar, SolveProgress } from './status';
-import { normalizeTask, solveLanguage, surroundingContext } from './task';
+import { followUpTask, normalizeTask, solveLanguage, surroundingContext } from './task';
 import { listTeams } from './teams';
+import { DEMO_TEAM, describeMachine, downloadLabel, formatBytes, machineFacts, recommend, teamOffers } from './first-run';
+import type { ModelCommands } from './models';
+import { verifyParamsFor } from './verify';
+import type { VerifyParams } from '../protocol/rpc';
 
 /** Everything about one solve that the actions need, also after a window reload. */
 export interface SolveRecord {
@@ -26,16 +30,26 @@ export interface SolveRecord {
   fileName?: string;
   code?: string;
   outcome?: Outcome;
+  /** What the solve ran with and when, for the history. */
+  team?: string;
+  mode?: Settings['mode'];
+  rounds?: number;
+  latentSteps?: number;
+  startedAt?: number;
 }
 
 const RECORDS_KEY = 'recursivemas.solves';
-const KEEP_RECORDS = 5;
+/** The per-workspace history: the newest solves, with their answers. */
+const KEEP_RECORDS = 30;
 
 interface Running {
   record: SolveRecord;
   seq: number;
   progress: SolveProgress;
   report?: (message: string, increment?: number) => void;
+  /** What the final agent has written so far (its decode, or the code retry), kept if the solve is cancelled. */
+  partial: string;
+  writing: boolean;
 }
 
 export class SolveController implements vscode.Disposable {
@@ -51,6 +65,7 @@ export class SolveController implements vscode.Disposable {
     private readonly status: StatusBar,
     private readonly proposals: ProposalProvider,
     private readonly log: vscode.LogOutputChannel,
+    private readonly models: ModelCommands,
   ) {
     for (const r of context.workspaceState.get<SolveRecord[]>(RECORDS_KEY, [])) this.records.set(r.id, r);
     this.disposables.push(
@@ -60,11 +75,18 @@ export class SolveController implements vscode.Disposable {
         this.panel.post({ type: 'runtime', state: s.state, detail: s.detail });
       }),
       vscode.workspace.onDidChangeConfiguration((e) => this.onConfigChange(e)),
+      vscode.window.onDidChangeActiveTextEditor((e) => {
+        // Output and log channels are text editors too, but no place to take a task from.
+        if (e && (e.document.uri.scheme === 'file' || e.document.uri.scheme === 'untitled' || e.document.uri.scheme === 'vscode-remote')) this.lastEditor = e;
+      }),
     );
     const s = currentSettings();
     this.status.setTeam(s.team, s.device);
     this.status.setPlan(s.rounds, s.latentSteps, s.mode);
   }
+
+  /** The text editor the user last worked in: a solve started while the panel has focus takes its selection. */
+  private lastEditor?: vscode.TextEditor = vscode.window.activeTextEditor;
 
   get isSolving(): boolean {
     return this.running !== undefined;
@@ -75,7 +97,7 @@ export class SolveController implements vscode.Disposable {
   /** The "Solve with RecursiveMAS" command. */
   async solveCommand(): Promise<void> {
     if (!this.checkTrusted('solve tasks')) return;
-    const editor = vscode.window.activeTextEditor;
+    const editor = vscode.window.activeTextEditor ?? this.editorBehindPanel();
     const settings = currentSettings(this.log);
     let raw: string | undefined;
     let target: SolveTarget | undefined;
@@ -123,6 +145,13 @@ export class SolveController implements vscode.Disposable {
     await this.start(record);
   }
 
+  /** With the panel (or another non-text view) focused: the last text editor, if it is still on screen. */
+  private editorBehindPanel(): vscode.TextEditor | undefined {
+    const last = this.lastEditor;
+    if (!last || last.document.isClosed) return undefined;
+    return vscode.window.visibleTextEditors.find((e) => e.document === last.document) ?? undefined;
+  }
+
   private newId(): string {
     return `s${Date.now().toString(36)}${(++this.counter).toString(36)}`;
   }
@@ -144,10 +173,14 @@ export class SolveController implements vscode.Disposable {
       if (answer !== 'Cancel and start') return;
       await this.cancel(this.running.record.id);
     }
-    const settings = currentSettings(this.log);
+    const settings = await this.readyTeam(currentSettings(this.log));
+    if (!settings) return;
+    // Asked before the panel opens: a modal over a running solve would be worse.
+    const verify = await verifyParamsFor(record, settings, this.context.workspaceState, this.log);
     const team = (await listTeams(vscode.Uri.joinPath(this.context.extensionUri, 'models').fsPath)).find((t) => t.name === settings.team);
+    Object.assign(record, { team: settings.team, mode: settings.mode, rounds: settings.rounds, latentSteps: settings.latentSteps, startedAt: Date.now() });
     this.remember(record);
-    const running: Running = { record, seq: 0, progress: { round: 0, rounds: settings.rounds } };
+    const running: Running = { record, seq: 0, progress: { round: 0, rounds: settings.rounds }, partial: '', writing: false };
     this.running = running;
     void vscode.commands.executeCommand('setContext', ContextKeys.solving, true);
     this.status.setTeam(settings.team, settings.device);
@@ -181,7 +214,7 @@ export class SolveController implements vscode.Disposable {
         token.onCancellationRequested(() => void this.cancel(record.id));
         progress.report({ message: 'starting…' });
         try {
-          const result = await this.runSolve(record, settings, running);
+          const result = await this.runSolve(record, settings, running, verify);
           record.code = codeOfAnswer({ text: result.answer, code: result.code });
           outcome = 'done';
           this.panel.post({ type: 'end', id: record.id, outcome });
@@ -189,7 +222,11 @@ export class SolveController implements vscode.Disposable {
         } catch (e) {
           if (isCancel(e)) {
             outcome = 'cancelled';
+            // Keep what the final agent had written: the panel still shows it, and its actions use it.
+            const partial = running.partial.trim() ? codeOfAnswer({ text: running.partial, code: null }) : '';
+            if (partial) record.code = partial;
             this.panel.post({ type: 'end', id: record.id, outcome });
+            if (partial) this.panel.post({ type: 'notice', level: 'info', message: `Cancelled while writing: what was written so far (${linesLabel(partial)}) is kept; Insert, Copy and Show diff use it as it is.` });
             this.log.info(`solve ${record.id} cancelled`);
           } else {
             outcome = 'failed';
@@ -207,25 +244,112 @@ export class SolveController implements vscode.Disposable {
     this.status.setSolving(this.running !== undefined, this.running?.progress ?? null);
   }
 
-  private async runSolve(record: SolveRecord, settings: Settings, running: Running): Promise<SolveResult> {
+  /**
+   * The settings to solve with once the team is on disk. A team that is not downloaded yet is
+   * not an error to show after the fact: the user picks the download, the offline demo team, or
+   * the folder and mirror settings. Undefined: do not solve now.
+   */
+  private async readyTeam(settings: Settings): Promise<Settings | undefined> {
+    const team = (await this.models.teams()).find((t) => t.name === settings.team);
+    // An unknown team is reported by the runtime (with "Select team" as its fix).
+    if (!team || team.demo || (await this.models.missingRepos(team)).length === 0) return settings;
+    const precision = settings.precision === 'auto' ? 'int4' : settings.precision;
+    const offers = await teamOffers(vscode.Uri.joinPath(this.context.extensionUri, 'models').fsPath, this.runtime.modelsDirectory(settings), precision);
+    // A team the user chose on purpose is the one offered; the default gives way to what fits here.
+    const chosen = vscode.workspace.getConfiguration(SECTION).inspect('team');
+    const explicit = chosen?.globalValue !== undefined || chosen?.workspaceValue !== undefined || chosen?.workspaceFolderValue !== undefined;
+    const offer = (explicit ? offers.find((o) => o.team.name === team.name) : undefined) ?? recommend(offers) ?? offers.find((o) => o.team.name === team.name);
+    const download = offer ? `Download ${offer.team.name} (${downloadLabel(offer)})` : undefined;
+    const demo = 'Use the offline demo team';
+    const folder = 'Models folder and mirror settings';
+    const detail = [
+      offer ? `${offer.team.description}${offer.scores ? ` Reference scores: ${offer.scores}.` : ''} It needs about ${formatBytes(offer.memoryBytes)} of memory at ${precision}${offer.fits ? '' : ', more than is free now'}.` : '',
+      `The offline demo team (${DEMO_TEAM}) runs now with generated weights: it shows the whole team at work but writes no useful code.`,
+      `Models are kept in ${this.runtime.modelsDirectory(settings)} and downloaded from ${settings.huggingFaceEndpoint}.`,
+    ].filter(Boolean).join('\n\n');
+    const pick = await vscode.window.showInformationMessage(`Team ${team.name} is not downloaded yet.`, { modal: true, detail }, ...[download, demo, folder].filter((x): x is string => !!x));
+    if (pick === demo) {
+      await updateSetting('team', DEMO_TEAM);
+      this.log.info(`first run: switched to the offline demo team ${DEMO_TEAM}`);
+      return currentSettings(this.log);
+    }
+    if (pick === folder) {
+      await vscode.commands.executeCommand('workbench.action.openSettings', '@id:recursivemas.modelsDirectory,recursivemas.huggingFace.endpoint');
+      return undefined;
+    }
+    if (pick === download && offer) {
+      if (offer.team.name !== settings.team) await updateSetting('team', offer.team.name);
+      const ok = await this.models.download(offer.team.name, { confirmed: true });
+      return ok ? currentSettings(this.log) : undefined;
+    }
+    return undefined;
+  }
+
+  // --- the walkthrough's steps ---------------------------------------------------------------
+
+  /** The team to recommend on this machine, and the line that describes it. */
+  private async recommendation(): Promise<{ name: string; line: string; button: string } | undefined> {
+    const s = currentSettings(this.log);
+    const precision = s.precision === 'auto' ? 'int4' : s.precision;
+    const offer = recommend(await teamOffers(vscode.Uri.joinPath(this.context.extensionUri, 'models').fsPath, this.runtime.modelsDirectory(s), precision));
+    if (!offer) return undefined;
+    const size = offer.downloadBytes > 0 ? `${downloadLabel(offer)} download` : 'already downloaded';
+    return {
+      name: offer.team.name,
+      line: `Recommended: ${offer.team.name} (${size}, about ${formatBytes(offer.memoryBytes)} of memory at ${precision}${offer.scores ? `; reference scores ${offer.scores}` : ''})${offer.fits ? '' : ', though it needs more memory than is free now'}.`,
+      button: offer.downloadBytes > 0 ? `Download ${offer.team.name} (${downloadLabel(offer)})` : `Use ${offer.team.name}`,
+    };
+  }
+
+  /** "Check this machine": memory, the GPU providers the runtime finds, and the team that fits. */
+  async checkMachine(): Promise<void> {
+    const s = currentSettings(this.log);
+    let providers: { name: string; available: boolean; reason?: string }[] = [];
+    try {
+      providers = (await (await this.runtime.ensure(s)).start()).providers;
+    } catch (e) {
+      this.log.warn(`machine check: the runtime did not start: ${(e as Error).message}`);
+    }
+    const facts = machineFacts(providers);
+    const rec = await this.recommendation();
+    const lines = [...describeMachine(facts), rec?.line ?? 'No real team can run in this version; the offline demo team can.'];
+    this.log.info(`machine check: ${lines.join(' ')}`);
+    const demo = 'Start the Offline Demo';
+    const pick = await vscode.window.showInformationMessage('RecursiveMAS: this machine', { modal: true, detail: lines.join('\n') }, ...(rec ? [rec.button] : []), demo);
+    if (rec && pick === rec.button) await this.downloadRecommended();
+    else if (pick === demo) await this.tryDemo();
+  }
+
+  /** Selects the recommended team and downloads what it still needs. */
+  async downloadRecommended(): Promise<void> {
+    if (!this.checkTrusted('download models')) return;
+    const rec = await this.recommendation();
+    if (!rec) {
+      void vscode.window.showWarningMessage('No real team can run in this version. Start the offline demo team instead.', 'Start the Offline Demo').then((a) => a && this.tryDemo());
+      return;
+    }
+    await updateSetting('team', rec.name);
+    await this.models.download(rec.name, { confirmed: rec.button.startsWith('Download') });
+  }
+
+  /** One click to a running team: the demo team solves a sample task (or the selection, if any). */
+  async tryDemo(): Promise<void> {
+    await updateSetting('team', DEMO_TEAM);
+    const editor = vscode.window.activeTextEditor;
+    if (editor && !editor.selection.isEmpty) return this.solveCommand();
+    if (!this.checkTrusted('solve tasks')) return;
+    await this.start({ id: this.newId(), task: 'Write a function that merges overlapping intervals and returns them sorted.', language: 'python' });
+  }
+
+  private async runSolve(record: SolveRecord, settings: Settings, running: Running, verify?: VerifyParams): Promise<SolveResult> {
     const supervisor = await this.runtime.ensure(settings);
     const coalescer = new EventCoalescer((event) => {
       running.seq += 1;
       this.panel.post({ type: 'event', id: record.id, seq: running.seq, event });
       this.track(running, event);
     });
+    // Every solve's events start with team-loaded (ms 0 for a team kept from an earlier solve).
     const forward = (event: SolveEvent) => coalescer.push(event);
-    // A team loaded by an earlier solve emits no loading events; ask for its description so the
-    // panel can show the agents and the device (instant when it is already loaded).
-    try {
-      const ping = await supervisor.ping();
-      if (ping.team === settings.team) {
-        const loaded = await supervisor.loadTeam({ team: settings.team, device: settings.device, threads: settings.threads || undefined });
-        forward({ type: 'team-loaded', team: loaded.team, agents: loaded.agents, device: loaded.device, ms: loaded.ms });
-      }
-    } catch (e) {
-      this.log.debug(`team description unavailable before the solve: ${(e as Error).message}`);
-    }
     try {
       return await supervisor.solve(
         {
@@ -240,8 +364,8 @@ export class SolveController implements vscode.Disposable {
           maxNewTokens: settings.maxNewTokens,
           temperature: settings.temperature,
           topP: settings.topP,
-          device: settings.device,
-          threads: settings.threads || undefined,
+          ...teamLoadOptions(settings),
+          ...(verify ? { verify } : {}),
         },
         forward,
       );
@@ -277,11 +401,26 @@ export class SolveController implements vscode.Disposable {
       case 'agent-start':
         p.agent = event.agent;
         p.decoding = event.action === 'decode';
+        running.writing = p.decoding;
+        if (p.decoding) running.partial = '';
         message = event.action === 'decode' ? `round ${p.round} of ${p.rounds}: ${event.agent} is writing the code` : `round ${p.round} of ${p.rounds}: ${event.agent} (${event.role}) is thinking`;
         break;
+      case 'retry':
+        running.writing = true;
+        running.partial = '';
+        return;
+      case 'token':
+        if (running.writing) running.partial += event.text;
+        return;
       case 'answer':
         increment = 100 / Math.max(1, p.rounds + 1);
         message = 'done';
+        break;
+      case 'check-start':
+        message = `checking candidate ${event.candidate}`;
+        break;
+      case 'repair-round':
+        message = `repair ${event.repair} of ${event.maxRepairs}: ${event.failing} check${event.failing === 1 ? '' : 's'} failed`;
         break;
       default:
         return;
@@ -317,12 +456,80 @@ export class SolveController implements vscode.Disposable {
     await this.start({ ...old, id: this.newId(), code: undefined, outcome: undefined });
   }
 
+  /** Solves again from an earlier solve: with the task as edited in the panel, or a follow-up on its answer. */
+  async rerun(id: string, change: { task?: string; followUp?: string }): Promise<void> {
+    if (!this.checkTrusted('solve tasks')) return;
+    const old = this.records.get(id);
+    if (!old) {
+      this.panel.post({ type: 'notice', level: 'warning', message: 'That solve is no longer in the history; run "Solve with RecursiveMAS" again.' });
+      return;
+    }
+    let raw = change.task ?? old.task;
+    if (change.followUp !== undefined) {
+      if (!old.code) {
+        this.panel.post({ type: 'notice', level: 'warning', message: 'This solve has no code to follow up on; edit the task and solve again instead.' });
+        return;
+      }
+      raw = followUpTask(change.followUp, old.task, old.code, old.language);
+    }
+    const task = normalizeTask(raw);
+    if (!task) {
+      this.panel.post({ type: 'notice', level: 'warning', message: 'The task is empty: type what the team should do.' });
+      return;
+    }
+    await this.start({ ...old, id: this.newId(), task: task.task, code: undefined, outcome: undefined });
+  }
+
+  /** "Show Solve History": the workspace's earlier solves, newest first; picking one shows it in the panel. */
+  async showHistory(): Promise<void> {
+    const records = [...this.records.values()].reverse();
+    if (records.length === 0) {
+      void vscode.window.showInformationMessage('No solves in this workspace yet. Run "Solve with RecursiveMAS" first.');
+      return;
+    }
+    const when = (t?: number) => (t ? new Date(t).toLocaleString() : 'earlier');
+    const items = records.map((r) => ({
+      label: r.task.split('\n')[0]!.slice(0, 100),
+      description: [r.team, r.mode, when(r.startedAt)].filter(Boolean).join(' · '),
+      detail: `${r.outcome ?? 'unfinished'}${r.code ? ` · ${linesLabel(r.code)} of ${r.language}` : ''}${r.fileName ? ` · ${r.fileName}` : ''}`,
+      record: r,
+    }));
+    const pick = await vscode.window.showQuickPick(items, { title: 'RecursiveMAS: solve history (this workspace)', placeHolder: 'Pick a solve to show it in the panel', matchOnDescription: true, matchOnDetail: true });
+    if (pick) this.reopen(pick.record);
+  }
+
+  /** Shows an earlier solve in the panel: its task, plan and answer; Insert, Copy, Retry and follow-ups work on it. */
+  reopen(r: SolveRecord): void {
+    const s = currentSettings(this.log);
+    this.panel.show(false);
+    this.panel.post({
+      type: 'session',
+      session: {
+        id: r.id,
+        task: r.task,
+        language: r.language,
+        team: r.team ?? s.team,
+        device: s.device,
+        mode: r.mode ?? s.mode,
+        rounds: r.rounds ?? s.rounds,
+        latentSteps: r.latentSteps ?? s.latentSteps,
+        fileName: r.fileName,
+        hasSelection: !!r.target?.selectedText.trim(),
+        defaultAction: s.insertAction,
+        startedAt: r.startedAt ?? Date.now(),
+      },
+    });
+    if (r.code !== undefined) this.panel.post({ type: 'event', id: r.id, seq: 1, event: { type: 'answer', text: r.code, code: r.code, language: r.language } });
+    this.panel.post({ type: 'end', id: r.id, outcome: r.outcome ?? 'cancelled' });
+  }
+
   // --- panel actions ----------------------------------------------------------------------------
 
   private async onPanelMessage(msg: WebviewMessage): Promise<void> {
     try {
       if (msg.type === 'action') await this.onAction(msg.action, msg.id);
       else if (msg.type === 'fix') await this.onFix(msg.fix);
+      else if (msg.type === 'rerun') await this.rerun(msg.id, msg);
     } catch (e) {
       this.log.error(`panel action failed: ${(e as Error).stack ?? e}`);
       this.panel.post({ type: 'notice', level: 'error', message: `That did not work: ${(e as Error).message}` });
@@ -365,7 +572,15 @@ export class SolveController implements vscode.Disposable {
   private async onFix(fix: Fix): Promise<void> {
     switch (fix) {
       case 'download-models':
-        await vscode.commands.executeCommand(Commands.downloadModels);
+        // The fix is the download and then the solve it was for.
+        if (await this.models.download()) await this.retry();
+        break;
+      case 'use-demo-team':
+        await updateSetting('team', DEMO_TEAM);
+        await this.retry();
+        break;
+      case 'models-settings':
+        await vscode.commands.executeCommand('workbench.action.openSettings', '@id:recursivemas.modelsDirectory,recursivemas.huggingFace.endpoint');
         break;
       case 'show-logs':
         this.log.show(true);
@@ -410,6 +625,7 @@ export class SolveController implements vscode.Disposable {
     const s = currentSettings(this.log);
     if (!this.running) this.status.setTeam(s.team, s.device);
     this.status.setPlan(s.rounds, s.latentSteps, s.mode);
+    if (!this.running) this.panel.post({ type: 'settings-changed', team: s.team });
     // A process started with other device/threads/models settings is replaced: now if idle,
     // otherwise at the next solve.
     if (!this.running && this.runtime.isStale(s)) void this.runtime.stop();
@@ -421,7 +637,7 @@ export class SolveController implements vscode.Disposable {
     if (!s.warmUpOnOpen || !vscode.workspace.isTrusted || this.running) return;
     try {
       const supervisor = await this.runtime.ensure(s);
-      const r = await supervisor.loadTeam({ team: s.team, device: s.device, threads: s.threads || undefined });
+      const r = await supervisor.loadTeam({ team: s.team, ...teamLoadOptions(s) });
       this.status.setTeam(r.team, r.device);
       this.log.info(`warm-up: team ${r.team} loaded on ${r.device} in ${Math.round(r.ms)} ms`);
     } catch (e) {

@@ -45,10 +45,26 @@ export async function editorFor(target: SolveTarget | undefined, language: strin
   return vscode.window.showTextDocument(doc);
 }
 
+/** Applies one undoable edit; on success the cursor sits at the end of the new code, with no selection. */
 async function applyOne(doc: vscode.TextDocument, range: vscode.Range, text: string, label: string): Promise<boolean> {
+  const start = doc.offsetAt(range.start);
   const edit = new vscode.WorkspaceEdit();
   edit.replace(doc.uri, range, text, { needsConfirmation: false, label });
-  return vscode.workspace.applyEdit(edit);
+  const ok = await vscode.workspace.applyEdit(edit);
+  if (ok) placeCursor(doc, doc.positionAt(start + text.length));
+  return ok;
+}
+
+/**
+ * Puts the cursor at `pos` with no selection in the editors showing `doc`: an old selection left
+ * over new text would be overwritten by the next key.
+ */
+function placeCursor(doc: vscode.TextDocument, pos: vscode.Position): void {
+  for (const e of vscode.window.visibleTextEditors) {
+    if (e.document !== doc) continue;
+    e.selection = new vscode.Selection(pos, pos);
+    e.revealRange(new vscode.Range(pos, pos), vscode.TextEditorRevealType.InCenterIfOutsideViewport);
+  }
 }
 
 /** Text and range to insert `code` at the editor's cursor. */
@@ -167,9 +183,17 @@ export class ProposalProvider implements vscode.TextDocumentContentProvider, vsc
       await closeDiff(p.id);
       return { done: false, message: `${vscode.workspace.asRelativePath(doc.uri)} changed after the diff was opened, so nothing was written. Open the diff again from the panel.` };
     }
+    const start = doc.offsetAt(p.range.start);
     const ok = await applyOne(doc, p.range, p.text, 'RecursiveMAS: accept proposal');
     this.proposals.delete(p.id);
     await closeDiff(p.id);
+    // Closing the diff brings the file's own editor back: the cursor goes there too, and it gets the keyboard.
+    if (ok) {
+      const end = doc.positionAt(start + p.text.length);
+      const editor = vscode.window.visibleTextEditors.find((e) => e.document === doc) ?? (await vscode.window.showTextDocument(doc, { preview: false }));
+      await vscode.window.showTextDocument(editor.document, { viewColumn: editor.viewColumn, preserveFocus: false });
+      placeCursor(doc, end);
+    }
     return ok ? { done: true, message: `Applied the proposal to ${vscode.workspace.asRelativePath(doc.uri)}.` } : { done: false, message: 'VS Code refused the edit.' };
   }
 

@@ -16,7 +16,7 @@ export function isCancel(e: unknown): boolean {
 }
 
 const USER_FIXES: Record<string, Fix[]> = {
-  'model-missing': ['download-models', 'select-team', 'show-logs'],
+  'model-missing': ['download-models', 'use-demo-team', 'models-settings', 'select-team'],
   'model-invalid': ['download-models', 'show-logs'],
   'device-unavailable': ['switch-device', 'show-logs'],
   'out-of-memory': ['select-team', 'switch-device'],
@@ -57,7 +57,7 @@ export function panelErrorOf(e: unknown, device: DeviceChoice): PanelError {
         return { message: firstParagraph(message), action: 'The logs have details.', fixes: ['show-logs', 'retry'] };
     }
   }
-  if (err.name === 'DownloadError') return { message, fixes: ['download-models', 'show-logs'] };
+  if (err.name === 'DownloadError') return { message, fixes: ['download-models', 'models-settings', 'use-demo-team', 'show-logs'] };
   return { message: firstParagraph(message), action: 'This looks like a bug; the logs have details.', fixes: ['show-logs', 'retry'] };
 }
 

@@ -1,7 +1,7 @@
 // Entry point of the VS Code extension. Everything registered here is owned by the extension
 // context and disposed on deactivation, which also stops the runtime process.
-import { join } from 'node:path';
 import * as vscode from 'vscode';
+import { defaultModelsDirectory } from '../engine/paths';
 import { currentSettings } from './config';
 import { SolveController } from './controller';
 import { ProposalProvider } from './editor';
@@ -15,14 +15,14 @@ let runtimeHost: RuntimeHost | undefined;
 
 export function activate(context: vscode.ExtensionContext): void {
   const log = vscode.window.createOutputChannel('RecursiveMAS', { log: true });
-  const defaultModels = join(context.globalStorageUri.fsPath, 'models');
-  const runtime = new RuntimeHost(vscode.Uri.joinPath(context.extensionUri, 'dist', 'runtime.mjs').fsPath, log, defaultModels);
+  // The same models folder as the CLI's, so a team pulled once serves both.
+  const runtime = new RuntimeHost(vscode.Uri.joinPath(context.extensionUri, 'dist', 'runtime.mjs').fsPath, log, defaultModelsDirectory());
   runtimeHost = runtime;
   const panel = new PanelHost(context.extensionUri, log);
   const status = new StatusBar();
   const proposals = new ProposalProvider();
-  const controller = new SolveController(context, runtime, panel, status, proposals, log);
   const models = new ModelCommands(context, log, () => runtime.modelsDirectory(currentSettings()));
+  const controller = new SolveController(context, runtime, panel, status, proposals, log, models);
 
   const guard =
     <A extends unknown[]>(name: string, fn: (...args: A) => unknown) =>
@@ -56,6 +56,11 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand(Commands.cancel, guard('Cancel', () => controller.cancel())),
     vscode.commands.registerCommand(Commands.selectTeam, guard('Select Team', () => models.selectTeam())),
     vscode.commands.registerCommand(Commands.downloadModels, guard('Download Models', () => models.download())),
+    vscode.commands.registerCommand(Commands.checkMachine, guard('Check This Machine', () => controller.checkMachine())),
+    vscode.commands.registerCommand(Commands.downloadRecommendedTeam, guard('Download the Recommended Team', () => controller.downloadRecommended())),
+    vscode.commands.registerCommand(Commands.tryDemo, guard('Start the Offline Demo', () => controller.tryDemo())),
+    vscode.commands.registerCommand(Commands.showHistory, guard('Show Solve History', () => controller.showHistory())),
+    vscode.commands.registerCommand(Commands.installCuda, guard('Install CUDA Support', () => models.installCuda(() => runtime.stop()))),
     vscode.commands.registerCommand(Commands.showLogs, () => log.show(true)),
     vscode.commands.registerCommand(Commands.showPanel, () => panel.show(false)),
     vscode.commands.registerCommand(Commands.setToken, guard('Set Hugging Face Token', () => models.setToken())),

@@ -15,6 +15,11 @@ export const Commands = {
   setToken: 'recursivemas.setHuggingFaceToken',
   acceptProposal: 'recursivemas.acceptProposal',
   discardProposal: 'recursivemas.discardProposal',
+  checkMachine: 'recursivemas.checkMachine',
+  downloadRecommendedTeam: 'recursivemas.downloadRecommendedTeam',
+  tryDemo: 'recursivemas.tryDemo',
+  showHistory: 'recursivemas.showHistory',
+  installCuda: 'recursivemas.installCuda',
 } as const;
 
 /** Context keys the extension sets for `when` clauses. */

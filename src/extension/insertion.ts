@@ -27,11 +27,8 @@ export function indentWidth(ws: string, tabSize: number): number {
   return w;
 }
 
-/** "1 line" or "N lines": how many lines `text` has, for messages. */
-export function linesLabel(text: string): string {
-  const n = text.split(LINE_SPLIT).length;
-  return n === 1 ? '1 line' : `${n} lines`;
-}
+/** "1 line" or "N lines", counted as the panel counts them. */
+export { linesLabel } from '../protocol/webview';
 
 function isBlank(line: string): boolean {
   return line.trim() === '';

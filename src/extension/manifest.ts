@@ -19,6 +19,26 @@ export function manifestKeys(): Record<string, unknown> {
     { command: Commands.setToken, title: 'Set Hugging Face Token', category },
     { command: Commands.acceptProposal, title: 'Accept Proposed Code', category, icon: '$(check)' },
     { command: Commands.discardProposal, title: 'Discard Proposed Code', category, icon: '$(discard)' },
+    { command: Commands.checkMachine, title: 'Check This Machine', category },
+    { command: Commands.downloadRecommendedTeam, title: 'Download the Recommended Team', category },
+    { command: Commands.tryDemo, title: 'Start the Offline Demo', category },
+    { command: Commands.showHistory, title: 'Show Solve History', category },
+    { command: Commands.installCuda, title: 'Install CUDA Support', category },
+  ];
+  // The first hour: check the machine, get a team that fits or the offline demo, solve a task.
+  const step = (id: string, title: string, description: string, completion: string) => ({ id, title, description, media: { markdown: `media/walkthrough/${id}.md` }, completionEvents: [completion] });
+  const walkthroughs = [
+    {
+      id: 'firstRun',
+      title: 'Get started with RecursiveMAS',
+      description: 'Check this machine, get a team of local models that fits it (or the offline demo), and solve a first task.',
+      steps: [
+        step('checkMachine', 'Check this machine', `The models run on this computer. See its free memory, whether a GPU provider is found, and which team fits.\n[Check this machine](command:${Commands.checkMachine})`, `onCommand:${Commands.checkMachine}`),
+        step('getTeam', 'Download a team that fits', `Real answers need a real team: a few GB, downloaded once from Hugging Face (or the mirror in the settings).\n[Download the recommended team](command:${Commands.downloadRecommendedTeam})\n[Choose another team](command:${Commands.selectTeam})`, `onCommand:${Commands.downloadRecommendedTeam}`),
+        step('tryDemo', 'Or start the offline demo', `The demo team needs no download: it runs the whole team with generated weights, so it shows how a solve works but writes no useful code.\n[Start the offline demo](command:${Commands.tryDemo})`, `onCommand:${Commands.tryDemo}`),
+        step('solve', 'Solve a task', `Select code or a comment that says what you need, then run "Solve with RecursiveMAS" (Ctrl+Alt+M). Nothing is written to your files until you insert, replace or accept the code.\n[Solve with RecursiveMAS](command:${Commands.solve})`, `onCommand:${Commands.solve}`),
+      ],
+    },
   ];
   const inProposalDiff = `isInDiffEditor && resourceScheme == ${PROPOSAL_SCHEME}`;
   return {
@@ -34,7 +54,7 @@ export function manifestKeys(): Record<string, unknown> {
         supported: 'limited',
         description:
           'In an untrusted workspace RecursiveMAS does not solve tasks or download models: both load model files and run native inference code, and the workspace could point them at files you did not choose.',
-        restrictedConfigurations: ['recursivemas.modelsDirectory', 'recursivemas.huggingFace.endpoint', 'recursivemas.team'],
+        restrictedConfigurations: ['recursivemas.modelsDirectory', 'recursivemas.huggingFace.endpoint', 'recursivemas.team', 'recursivemas.verify.command'],
       },
     },
     icon: 'media/icon.png',
@@ -58,7 +78,11 @@ export function manifestKeys(): Record<string, unknown> {
       keybindings: [
         { command: Commands.solve, key: 'ctrl+alt+m', mac: 'cmd+alt+m', when: 'editorTextFocus' },
         { command: Commands.cancel, key: 'ctrl+alt+escape', mac: 'cmd+alt+escape', when: ContextKeys.solving },
+        // In the proposal's diff: accept or discard without reaching for the title bar.
+        { command: Commands.acceptProposal, key: 'ctrl+alt+enter', mac: 'cmd+alt+enter', when: `isInDiffEditor && resourceScheme == ${PROPOSAL_SCHEME}` },
+        { command: Commands.discardProposal, key: 'ctrl+alt+backspace', mac: 'cmd+alt+backspace', when: `isInDiffEditor && resourceScheme == ${PROPOSAL_SCHEME}` },
       ],
+      walkthroughs,
       configuration: {
         title: 'RecursiveMAS',
         properties: manifestProperties(),

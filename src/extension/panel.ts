@@ -107,9 +107,11 @@ export class PanelHost implements vscode.Disposable {
   /** Sends a message to the webview, recording solve messages for later replay. */
   post(msg: HostMessage): void {
     if (msg.type === 'session') this.transcript = [msg];
-    else if (msg.type === 'event' || msg.type === 'end') {
+    else if (msg.type === 'event' || msg.type === 'end' || msg.type === 'settings-changed') {
       const session = this.transcript[0];
-      if (session?.type === 'session' && session.session.id === msg.id) this.transcript.push(msg);
+      if (msg.type === 'settings-changed') {
+        if (session?.type === 'session') this.transcript.push(msg);
+      } else if (session?.type === 'session' && session.session.id === msg.id) this.transcript.push(msg);
     } else if (msg.type === 'runtime') this.runtimeMessage = msg;
     this.deliver(msg);
   }

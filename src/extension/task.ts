@@ -63,3 +63,11 @@ export function solveLanguage(languageId: string | undefined): string {
   if (!languageId || ['plaintext', 'markdown', 'log', 'scminput', 'output', 'Log'].includes(languageId)) return 'python';
   return languageId;
 }
+
+/**
+ * The task of a follow-up: the instruction, then the earlier task and the code the team wrote for
+ * it, so the team changes that code instead of starting over.
+ */
+export function followUpTask(instruction: string, previousTask: string, previousCode: string, language: string): string {
+  return `${instruction.trim()}\n\nApply this to the ${language} code you wrote for the earlier task "${previousTask.trim()}":\n\`\`\`${language}\n${previousCode.replace(/\n+$/, '')}\n\`\`\``;
+}

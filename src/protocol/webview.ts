@@ -28,8 +28,8 @@ export interface SessionInfo {
 }
 
 /** Something the user can do to get past an error. */
-export type Fix = 'download-models' | 'show-logs' | 'switch-device' | 'select-team' | 'retry' | 'open-settings' | 'trust-workspace';
-export const FIXES: readonly Fix[] = ['download-models', 'show-logs', 'switch-device', 'select-team', 'retry', 'open-settings', 'trust-workspace'];
+export type Fix = 'download-models' | 'show-logs' | 'switch-device' | 'select-team' | 'retry' | 'open-settings' | 'trust-workspace' | 'use-demo-team' | 'models-settings';
+export const FIXES: readonly Fix[] = ['download-models', 'show-logs', 'switch-device', 'select-team', 'retry', 'open-settings', 'trust-workspace', 'use-demo-team', 'models-settings'];
 
 export interface PanelError {
   /** What happened, in one or two sentences. */
@@ -51,15 +51,37 @@ export type HostMessage =
   | { type: 'event'; id: string; seq: number; event: SolveEvent }
   | { type: 'end'; id: string; outcome: Outcome; error?: PanelError }
   | { type: 'runtime'; state: RuntimeState; device?: Device; detail?: string }
-  | { type: 'notice'; level: 'info' | 'warning' | 'error'; message: string };
+  | { type: 'notice'; level: 'info' | 'warning' | 'error'; message: string }
+  /** The team or another solve setting changed while no solve runs: an old error no longer applies. */
+  | { type: 'settings-changed'; team: string };
 
 export type WebviewMessage =
   /** Sent when the webview (re)loads; `solveId`/`lastSeq` say what it already shows. */
   | { type: 'ready'; solveId: string | null; lastSeq: number }
   | { type: 'action'; action: PanelAction; id: string }
   | { type: 'fix'; fix: Fix }
+  /** Solve again from solve `id`: with an edited task, or with a follow-up instruction on its answer. */
+  | { type: 'rerun'; id: string; task?: string; followUp?: string }
   /** A script error inside the webview, forwarded to the log. */
   | { type: 'error'; message: string };
+
+/**
+ * Lines of code as the panel shows them and the editor receives them: blank lines at either end
+ * are not inserted, so they do not count. The one rule for every "N lines" in the extension.
+ */
+export function countLines(code: string): number {
+  const lines = code.split(/\r\n|\r|\n/);
+  let first = 0;
+  let end = lines.length;
+  while (first < end && lines[first]!.trim() === '') first++;
+  while (end > first && lines[end - 1]!.trim() === '') end--;
+  return end - first;
+}
+
+export function linesLabel(code: string): string {
+  const n = countLines(code);
+  return n === 1 ? '1 line' : `${n} lines`;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Validation. Hand-written checks: the shapes are small, and the messages say what was wrong.
@@ -143,12 +165,14 @@ const HOST_SHAPES: Record<HostMessage['type'], Shape> = {
   end: { id: name, outcome: (o) => isOneOf(o, OUTCOMES), 'error?': panelError },
   runtime: { state: (s) => isOneOf(s, RUNTIME_STATES), 'device?': (d) => isOneOf(d, DEVICES), 'detail?': (s) => isStr(s, 20_000) },
   notice: { level: (l) => isOneOf(l, ['info', 'warning', 'error'] as const), message: (s) => isStr(s, 20_000) },
+  'settings-changed': { team: name },
 };
 
 const WEBVIEW_SHAPES: Record<WebviewMessage['type'], Shape> = {
   ready: { solveId: (s) => s === null || (isStr(s, 200) && (s as string).length > 0), lastSeq: (n) => isInt(n) },
   action: { action: (a) => isOneOf(a, PANEL_ACTIONS), id: (s) => isStr(s, 200) && (s as string).length > 0 },
   fix: { fix: (f) => isOneOf(f, FIXES) },
+  rerun: { id: (s) => isStr(s, 200) && (s as string).length > 0, 'task?': (s) => isStr(s, 100_000), 'followUp?': (s) => isStr(s, 20_000) },
   error: { message: (s) => isStr(s, 20_000) },
 };
 

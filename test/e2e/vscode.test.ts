@@ -162,7 +162,9 @@ describe('RecursiveMAS in VS Code (code-server)', { skip: missing ?? false, time
     assert.equal(await waitPhase(f, ['done', 'failed']), 'done', (await f.locator('#error').textContent()) ?? '');
     mark('first solve done');
     assert.equal(await f.locator('.round').count(), 3);
-    assert.equal(await f.locator('.run.done').count(), 9);
+    // Three agents in each of three rounds; a code retry after the final decode is a row of its own.
+    assert.equal(await f.locator('.run.done:not(.action-retry)').count(), 9);
+    assert.ok((await f.locator('.run.action-retry').count()) <= 1);
     assert.ok((await f.locator('.handoff').count()) >= 6);
     assert.match((await f.locator('#task-text').textContent()) ?? '', /merge overlapping closed intervals/);
     assert.match((await f.locator('#task-meta').textContent()) ?? '', /team demo-sequential/);

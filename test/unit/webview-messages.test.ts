@@ -223,7 +223,7 @@ describe('errors shown in the panel', () => {
 
   test('a missing model offers the download first', () => {
     const e = panelErrorOf(err({ name: 'UserError', message: 'Model X is not downloaded.', code: 'model-missing', action: 'Download it.' }), 'auto');
-    assert.deepEqual(e, { message: 'Model X is not downloaded.', action: 'Download it.', fixes: ['download-models', 'select-team', 'show-logs'] });
+    assert.deepEqual(e, { message: 'Model X is not downloaded.', action: 'Download it.', fixes: ['download-models', 'use-demo-team', 'models-settings', 'select-team'] });
   });
 
   test('a crashed runtime offers retry and logs, and a device switch only off the CPU', () => {

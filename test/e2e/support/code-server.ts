@@ -330,7 +330,9 @@ export async function openFile(page: Page, relPath: string): Promise<void> {
 /** Clicks into the visible text editor and waits until it has the keyboard. */
 export async function focusEditor(page: Page): Promise<void> {
   // The text editor of the active group (the panel may sit in another group, or in this one).
-  const editor = page.locator('.editor-group-container.active .editor-instance .monaco-editor, .editor-instance .monaco-editor').filter({ visible: true }).first();
+  // A union selector would match in document order, so an editor of another group could come first.
+  const active = page.locator('.editor-group-container.active .editor-instance .monaco-editor').filter({ visible: true });
+  const editor = (await active.count()) > 0 ? active.first() : page.locator('.editor-instance .monaco-editor').filter({ visible: true }).first();
   await editor.locator('.view-lines').click({ position: { x: 5, y: 5 } });
   await page.locator('.editor-instance .monaco-editor.focused').first().waitFor({ state: 'visible', timeout: 5000 });
 }

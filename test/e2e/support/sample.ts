@@ -54,7 +54,7 @@ export function sampleEvents(rounds = 3, steps = 16, answer = SAMPLE_ANSWER): So
   ];
   const ev: SolveEvent[] = [];
   agents.forEach((a, i) => ev.push({ type: 'team-loading', team: 'demo-sequential', model: a.model, index: i, count: agents.length }));
-  ev.push({ type: 'team-loaded', team: 'demo-sequential', agents, device: 'cpu', ms: 420 });
+  ev.push({ type: 'team-loaded', team: 'demo-sequential', agents, device: 'cpu', precision: 'int4', ms: 420 });
   ev.push({ type: 'solve-start', task: 'merge intervals', language: 'python', mode: 'latent', style: 'sequential', rounds, latentSteps: steps });
   const stages: StageTiming[] = [];
   let textTokens = 0;
@@ -95,6 +95,7 @@ export function sampleEvents(rounds = 3, steps = 16, answer = SAMPLE_ANSWER): So
     latentSteps: stages.filter((s) => s.kind === 'latent').length * steps,
     textTokens,
     device: 'cpu',
+    precision: 'int4',
   };
   ev.push({ type: 'metrics', metrics });
   return ev;
