@@ -131,7 +131,7 @@ export async function probeCuda(options: { bindingDirectory?: string; platform?:
       available: false,
       reason:
         `onnxruntime-node's CUDA provider is not installed (${absent.join(', ')} missing in ${dir}). ` +
-        'With network access, run `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node` where RecursiveMAS is installed.',
+        'In VS Code run "RecursiveMAS: Install CUDA Support"; from a terminal, `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node` where RecursiveMAS is installed.',
     };
   }
   const timeoutMs = options.timeoutMs ?? PROBE_TIMEOUT_MS;
