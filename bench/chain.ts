@@ -3,8 +3,11 @@
 // same final answer budget. Random weights never stop on their own, so every text message runs its
 // full budget of 256 tokens (a typical plan length) and every final answer its full budget; the
 // code-retry is off so all modes decode the same final budget. Also: one latent step against one
-// plain decode step on the same model. Last line: one JSON object.
-//   npm run bench:chain            (PRECISION=int4 ANSWER_TOKENS=64 LATENT_STEPS=16 by default)
+// plain decode step on the same model; and the prefills of an R = 3 latent solve with and without
+// prefix reuse (each agent's prompt before its first slot kept from round to round). Last line: one
+// JSON object.
+//   npm run bench:chain            (PRECISION=int4 ANSWER_TOKENS=64 LATENT_STEPS=16 by default;
+//                                   ROUNDS= (empty) skips the mode rows, REUSE_REPEATS=2, 0 skips reuse)
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Mode } from '../src/engine/api';
@@ -22,28 +25,61 @@ const PRECISION = (process.env.PRECISION ?? 'int4') as 'fp32' | 'int4';
 const ANSWER_TOKENS = Number(process.env.ANSWER_TOKENS ?? 64);
 const LATENT_STEPS = Number(process.env.LATENT_STEPS ?? 16);
 const THREADS = Number(process.env.THREADS ?? availableParallelism());
-const ROUNDS = (process.env.ROUNDS ?? '1,2,3').split(',').map(Number);
+const ROUNDS = (process.env.ROUNDS ?? '1,2,3').split(',').filter(Boolean).map(Number);
+const REUSE_REPEATS = Number(process.env.REUSE_REPEATS ?? 2);
 const log = (s: string) => process.stderr.write(`${s}\n`);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
 
 const options = { device: 'cpu' as const, threads: THREADS, precision: PRECISION, modelsDirectory: join(ROOT, 'models'), cacheDirectory: join(ROOT, 'graphs') };
 
-/** One latent step (single-position forward without logits + inner link) vs one decode step (forward with logits + sampling). */
-async function stepCosts(): Promise<{ latentMs: number; decodeMs: number }> {
+/** An inner link of the trained shape (LayerNorm, d x d, GELU, d x d, residual, LayerNorm) with random weights. */
+async function innerLinkOfWidth(d: number): Promise<RecursiveLink> {
+  let seed = 1;
+  const random = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32 - 0.5) / Math.sqrt(d);
+  const t = (shape: number[], f: () => number) => ({ shape, data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, f) });
+  const tensors = new Map([
+    ['pre_ln.weight', t([d], () => 1)], ['pre_ln.bias', t([d], () => 0)],
+    ['proj1.weight', t([d, d], random)], ['proj1.bias', t([d], () => 0)],
+    ['proj2.weight', t([d, d], random)], ['proj2.bias', t([d], () => 0)],
+    ['post_ln.weight', t([d], () => 1)], ['post_ln.bias', t([d], () => 0)],
+  ]);
+  return RecursiveLink.fromTensors('inner', tensors, { source: 'bench', dIn: d, dOut: d, from: 'm', to: 'm' }, 'cpu', THREADS);
+}
+
+/**
+ * One latent step (single-position forward without logits + inner link, its own session.run) vs
+ * one decode step (forward with logits + sampling), and the inner link's share of a latent step:
+ * what applying the link inside the decoder graph could save at most on this device.
+ */
+async function stepCosts(): Promise<{ latentMs: number; decodeMs: number; linkMs: number }> {
   const preset = await readPreset(TEAM);
   const source = preset.models['qwen-0.5b-shape']!;
   if (!('generated' in source)) throw new Error('bench team changed');
   const folder = await ensureSyntheticModel(source.generated, join(ROOT, 'models', 'step-cost'));
   const model = await DecoderModel.load(folder, options);
   const d = model.config.hiddenSize;
-  const inner = await RecursiveLink.trainingFree(null, d, d, 1, 'cpu', THREADS);
+  const inner = await innerLinkOfWidth(d);
+  const linkTimes: number[] = [];
+  // The same link, timed around each of its runs.
+  const timed = Object.assign(Object.create(inner) as RecursiveLink, {
+    apply: async (x: Float32Array, n: number) => {
+      const t = performance.now();
+      const y = await inner.apply(x, n);
+      linkTimes.push(performance.now() - t);
+      return y;
+    },
+  });
   const prompt = model.embedding.lookup(Array.from({ length: 200 }, (_, i) => (i * 31) % 1000));
   const latent: number[] = [];
   const decode: number[] = [];
   for (let rep = 0; rep < 3; rep++) {
     let t = performance.now();
     let last = t;
-    await latentRollout(model, inner, prompt, 200, 33, {
+    await latentRollout(model, timed, prompt, 200, 33, {
       onStep: (step) => {
         const now = performance.now();
         if (step > 1) latent.push(now - last);
@@ -67,7 +103,43 @@ async function stepCosts(): Promise<{ latentMs: number; decodeMs: number }> {
   }
   await inner.dispose();
   await model.dispose();
-  return { latentMs: median(latent), decodeMs: median(decode) };
+  return { latentMs: median(latent), decodeMs: median(decode), linkMs: median(linkTimes) };
+}
+
+interface ReuseRow {
+  prefillSeconds: number;
+  solveSeconds: number;
+  promptPositions: number;
+  reusedPositions: number;
+}
+
+/** R = 3 latent solves alternating without and with prefix reuse: medians of the prefill time (all agents) and of the solve. */
+async function prefixReuse(team: Awaited<ReturnType<typeof loadTeam>>): Promise<{ without: ReuseRow; with: ReuseRow }> {
+  const runs: Record<'without' | 'with', ReuseRow[]> = { without: [], with: [] };
+  for (let rep = 0; rep < REUSE_REPEATS; rep++) {
+    for (const reusePrefixes of [false, true]) {
+      const r = await team.solve(
+        { task: 'Write a function named add that returns the sum of two integers.', language: 'python', mode: 'latent', rounds: 3, latentSteps: LATENT_STEPS, maxNewTokens: ANSWER_TOKENS, temperature: 0, topP: 1, retryForCode: false, fixedLength: true, reusePrefixes },
+        () => {},
+      );
+      const row = {
+        prefillSeconds: r.metrics.stages.reduce((s, st) => s + (st.promptMs ?? 0), 0) / 1000,
+        solveSeconds: r.metrics.wallMs / 1000,
+        promptPositions: r.metrics.promptTokens,
+        reusedPositions: r.metrics.reusedPromptTokens ?? 0,
+      };
+      runs[reusePrefixes ? 'with' : 'without'].push(row);
+      log(`R=3 latent, reuse ${reusePrefixes ? 'on ' : 'off'}: prefills ${row.prefillSeconds.toFixed(2)} s, solve ${row.solveSeconds.toFixed(2)} s, ${row.reusedPositions} of ${row.promptPositions} prompt positions reused`);
+      log(`  prefills by turn: ${r.metrics.stages.map((st) => `r${st.round} ${st.agent} ${((st.promptMs ?? 0) / 1000).toFixed(2)} s`).join(', ')}`);
+    }
+  }
+  const med = (rows: ReuseRow[]): ReuseRow => ({
+    prefillSeconds: Number(median(rows.map((r) => r.prefillSeconds)).toFixed(3)),
+    solveSeconds: Number(median(rows.map((r) => r.solveSeconds)).toFixed(3)),
+    promptPositions: rows[0]!.promptPositions,
+    reusedPositions: rows[0]!.reusedPositions,
+  });
+  return { without: med(runs.without), with: med(runs.with) };
 }
 
 async function main(): Promise<void> {
@@ -87,7 +159,11 @@ async function main(): Promise<void> {
       console.log(`R=${rounds} ${mode.padEnd(6)} ${(r.metrics.wallMs / 1000).toFixed(1).padStart(7)} s  text tokens ${String(r.metrics.textTokens).padStart(5)}  latent steps ${r.metrics.latentSteps}`);
     }
   }
+  const reuse = REUSE_REPEATS > 0 ? await prefixReuse(team) : null;
   await team.dispose();
+  if (reuse) console.log(
+    `R=3 latent prefills: ${reuse.without.prefillSeconds.toFixed(2)} s without prefix reuse, ${reuse.with.prefillSeconds.toFixed(2)} s with (${(reuse.without.prefillSeconds / reuse.with.prefillSeconds).toFixed(2)}x; ${reuse.with.reusedPositions} of ${reuse.with.promptPositions} prompt positions reused); solve ${reuse.without.solveSeconds.toFixed(2)} s -> ${reuse.with.solveSeconds.toFixed(2)} s (medians of ${REUSE_REPEATS})`,
+  );
   const steps = await stepCosts();
   const speedup: Record<string, number> = {};
   const reduction: Record<string, number> = {};
@@ -97,8 +173,8 @@ async function main(): Promise<void> {
     console.log(`R=${rounds}: latent is ${speedup[rounds]}x faster than text and generates ${(100 * reduction[rounds]!).toFixed(1)}% fewer text tokens (paper: 1.2x/1.9x/2.4x, 34.6%/65.5%/75.6% at R=1/2/3)`);
   }
   const ratio = steps.latentMs / steps.decodeMs;
-  console.log(`one latent step ${steps.latentMs.toFixed(1)} ms vs one decode step ${steps.decodeMs.toFixed(1)} ms: ${ratio.toFixed(2)}x`);
-  console.log(JSON.stringify({ precision: PRECISION, threads: THREADS, answer_tokens: ANSWER_TOKENS, text_message_tokens: 256, latent_steps: LATENT_STEPS, rows, speedup_vs_text: speedup, token_reduction_vs_text: reduction, latent_step_vs_decode_step: Number(ratio.toFixed(3)), latent_step_ms: steps.latentMs, decode_step_ms: steps.decodeMs }));
+  console.log(`one latent step ${steps.latentMs.toFixed(1)} ms vs one decode step ${steps.decodeMs.toFixed(1)} ms: ${ratio.toFixed(2)}x; of the latent step, the inner link's own run ${steps.linkMs.toFixed(2)} ms (${((100 * steps.linkMs) / steps.latentMs).toFixed(1)}%)`);
+  console.log(JSON.stringify({ precision: PRECISION, threads: THREADS, answer_tokens: ANSWER_TOKENS, text_message_tokens: 256, latent_steps: LATENT_STEPS, rows, speedup_vs_text: speedup, token_reduction_vs_text: reduction, latent_step_vs_decode_step: Number(ratio.toFixed(3)), latent_step_ms: steps.latentMs, decode_step_ms: steps.decodeMs, inner_link_ms: steps.linkMs, prefix_reuse_r3: reuse }));
 }
 
 await main();

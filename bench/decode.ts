@@ -1,44 +1,108 @@
 // Decode benchmark: our engine against llama.cpp (node-llama-cpp) on the same weights, a
-// Qwen2.5-0.5B-shaped model with random weights, fp32 (vs F32 GGUF) and int4 (vs Q4_0), at
-// context 128 and 1024. Both run in this process with the same thread count, alternating, and
-// figures are medians over REPEATS runs. Last line: one JSON object with the ratios.
-//   npm run bench:decode            (REPEATS=3 THREADS=<cores> NEW_TOKENS=32 by default)
-import { existsSync, mkdirSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+// Qwen2.5-0.5B-shaped model and a Qwen3.5-0.8B-shaped one (hybrid linear attention) with random
+// weights, fp32 (vs F32 GGUF) and int4 (vs Q4_0), at context 128 and 1024. Both run in this
+// process with the same thread count, alternating, and figures are medians over REPEATS runs.
+// The same run measures this machine's streaming-read bandwidth (ORT ReduceSum and vector x matrix
+// over 1 GiB at the same thread count) and prints each decode speed as a share of the bound that sets (graph weight
+// bytes + state bytes read per token / bandwidth): machines here differ several-fold in bandwidth
+// from day to day, so only same-run shares compare. Each step is split into session.run (of which:
+// returning the state outputs to JavaScript, measured by the same run without fetching them) and
+// JavaScript. Last line: one JSON object with the ratios.
+//   npm run bench:decode   (REPEATS=3 THREADS=<cores> NEW_TOKENS=32 MODELS=qwen2.5,qwen3.5
+//                           PRECISIONS=fp32,int4 by default)
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { DecoderModel } from '../src/engine/model/decoder';
+import * as ort from 'onnxruntime-node';
+import { DecoderModel, createSession } from '../src/engine/model/decoder';
+import { estimateMemory } from '../src/engine/model/memory';
+import { DataType, GraphBuilder } from '../src/engine/onnx/graph';
 import { argmax } from '../src/engine/model/sampling';
 import { writeGguf } from '../test/support/gguf';
 import { disposeLlama, llamaSpeed } from '../test/support/llamacpp';
-import { QWEN05B_SHAPE, writeTinyHfModel } from '../test/support/tiny-hf';
+import { QWEN05B_SHAPE, writeTinyHfModel, type TinyModelSpec } from '../test/support/tiny-hf';
+import { QWEN35_08B_SHAPE } from '../src/engine/model/synthetic/qwen3_5-checkpoint';
 
 const ROOT = join(import.meta.dirname, '..', '.cache', 'bench');
 const REPEATS = Number(process.env.REPEATS ?? 3);
 const THREADS = Number(process.env.THREADS ?? availableParallelism());
 const NEW_TOKENS = Number(process.env.NEW_TOKENS ?? 32);
 const CONTEXTS = (process.env.CONTEXTS ?? '128,1024').split(',').map(Number);
+const SHAPES: Record<string, { folder: string; spec: TinyModelSpec }> = {
+  'qwen2.5': { folder: 'qwen2.5-0.5b-shape', spec: QWEN05B_SHAPE },
+  'qwen3.5': { folder: 'qwen3.5-0.8b-shape', spec: QWEN35_08B_SHAPE },
+};
+const MODELS = (process.env.MODELS ?? 'qwen2.5,qwen3.5').split(',');
+const PRECISIONS = (process.env.PRECISIONS ?? 'fp32,int4').split(',') as ('fp32' | 'int4')[];
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
-async function prepare(): Promise<{ hf: string; ggufF32: string; ggufQ4: string }> {
-  const hf = join(ROOT, 'qwen2.5-0.5b-shape');
-  const ggufF32 = join(ROOT, 'qwen2.5-0.5b-shape.f32.gguf');
-  const ggufQ4 = join(ROOT, 'qwen2.5-0.5b-shape.q4_0.gguf');
+async function prepare(name: string): Promise<{ hf: string; ggufF32: string; ggufQ4: string }> {
+  const { folder, spec } = SHAPES[name]!;
+  const hf = join(ROOT, folder);
+  const ggufF32 = join(ROOT, `${folder}.f32.gguf`);
+  const ggufQ4 = join(ROOT, `${folder}.q4_0.gguf`);
   if (!existsSync(join(hf, 'config.json')) || !existsSync(ggufF32) || !existsSync(ggufQ4)) {
     mkdirSync(ROOT, { recursive: true });
-    log('generating the Qwen2.5-0.5B-shaped checkpoint (random weights, ~2 GB) and its GGUF files...');
-    const model = await writeTinyHfModel(hf, { ...QWEN05B_SHAPE, seed: 5, keepTensors: false, maxPositionEmbeddings: 4096 });
+    log(`generating the ${folder} checkpoint (random weights, 2-3 GB) and its GGUF files...`);
+    const model = await writeTinyHfModel(hf, { ...spec, seed: 5, keepTensors: false, maxPositionEmbeddings: 4096 });
     writeGguf(ggufF32, model, { type: 'F32' });
     writeGguf(ggufQ4, model, { type: 'Q4_0' });
   }
   return { hf, ggufF32, ggufQ4 };
 }
 
+/**
+ * Streaming-read bandwidth in bytes/s over a 1 GiB tensor (inputs are zero-copy), median of several
+ * runs of each of two kernels: a ReduceSum over its rows, and a vector times it as a matrix (the
+ * decode kernel's own access pattern, which streams faster here than ReduceSum). The higher figure
+ * is what this machine demonstrably reaches.
+ */
+async function measureBandwidth(threads: number): Promise<number> {
+  const rows = 4096;
+  const cols = (1 << 30) / 4 / rows;
+  const data = new Float32Array(rows * cols).fill(1);
+  const kernels: Record<string, (g: GraphBuilder, x: string) => string> = {
+    // Summing along each row lets ORT split the rows over its threads.
+    reduce: (g, x) => g.op('ReduceSum', [x, g.constI64([1])], { keepdims: 0 }),
+    gemv: (g, x) => g.op('MatMul', [g.initializer('v', DataType.FLOAT, [1, rows], new Float32Array(rows).fill(1)), x]),
+  };
+  let best = 0;
+  for (const [name, kernel] of Object.entries(kernels)) {
+    const g = new GraphBuilder();
+    const x = g.input('x', DataType.FLOAT, [rows, cols]);
+    g.bindOutput(kernel(g, x), 'y', DataType.FLOAT, name === 'reduce' ? [rows] : [1, cols]);
+    const { session } = await createSession(g.finish(`bandwidth-${name}`), 'cpu', threads);
+    const feeds = { x: new ort.Tensor('float32', data, [rows, cols]) };
+    const times: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const t = performance.now();
+      await session.run(feeds);
+      if (i > 0) times.push(performance.now() - t);
+    }
+    await session.release();
+    best = Math.max(best, data.byteLength / (median(times) / 1000));
+  }
+  return best;
+}
+
+/** Bytes one decode step must read at `context`: every weight in the graph once plus the state. */
+function bytesPerToken(model: DecoderModel, precision: 'fp32' | 'int4', context: number): number {
+  const weights = statSync(model.graphPath).size + statSync(`${model.graphPath}.data`).size;
+  return weights + estimateMemory(model.config, precision, context).kvCacheBytes;
+}
+
 interface Ours {
   prefillTokS: number;
-  decodeTokS: number;
-  runShare: number;
+  /** Medians per decode step, in ms: the whole step, its session.run, and the part of that run spent returning the state. */
+  stepMs: number;
+  runMs: number;
+  stateCopyMs: number;
 }
 
 async function ours(model: DecoderModel, context: number): Promise<Ours> {
@@ -47,55 +111,87 @@ async function ours(model: DecoderModel, context: number): Promise<Ours> {
   let t = performance.now();
   let r = await model.forward(state, model.embedding.lookup(ids), ids.length, 1);
   const prefillTokS = context / ((performance.now() - t) / 1000);
-  model.timing.runMs = 0;
-  model.timing.totalMs = 0;
   const steps: number[] = [];
+  const runs: number[] = [];
   const embed = new Float32Array(model.config.hiddenSize);
   for (let i = 0; i < NEW_TOKENS; i++) {
     t = performance.now();
+    const run0 = model.timing.runMs;
     r = await model.forward(state, model.embedding.lookup([argmax(r.logits)], embed), 1, 1);
     steps.push(performance.now() - t);
+    runs.push(model.timing.runMs - run0);
   }
-  const total = steps.reduce((a, b) => a + b, 0);
-  return { prefillTokS, decodeTokS: 1000 / median(steps), runShare: model.timing.runMs / total };
+  const next = model.embedding.lookup([argmax(r.logits)]);
+  const withState: number[] = [];
+  const without: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    withState.push(await model.timeRun(state, next, 1, true));
+    without.push(await model.timeRun(state, next, 1, false));
+  }
+  return { prefillTokS, stepMs: median(steps), runMs: median(runs), stateCopyMs: Math.max(0, median(withState) - median(without)) };
 }
 
 async function main(): Promise<void> {
-  const files = await prepare();
-  log(`threads ${THREADS}, ${NEW_TOKENS} new tokens, ${REPEATS} repeats, contexts ${CONTEXTS.join(', ')}`);
+  log(`threads ${THREADS}, ${NEW_TOKENS} new tokens, ${REPEATS} repeats, contexts ${CONTEXTS.join(', ')}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  const bandwidths = [await measureBandwidth(THREADS)];
+  console.log(`streaming read bandwidth (1 GiB, ReduceSum or vector x matrix, ${THREADS} threads): ${(bandwidths[0]! / 1e9).toFixed(1)} GB/s`);
   const summary: Record<string, Record<string, number>> = {};
-  for (const precision of ['fp32', 'int4'] as const) {
-    const gguf = precision === 'fp32' ? files.ggufF32 : files.ggufQ4;
-    const t0 = performance.now();
-    const model = await DecoderModel.load(files.hf, { precision, threads: THREADS, cacheDirectory: join(ROOT, 'graphs') });
-    log(`${precision}: loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s (graph cached after the first run)`);
-    for (const context of CONTEXTS) {
-      const a: Ours[] = [];
-      const b: { prefillTokS: number; decodeTokS: number }[] = [];
-      for (let rep = 0; rep < REPEATS; rep++) {
-        a.push(await ours(model, context));
-        b.push(await llamaSpeed(gguf, { promptTokens: context, newTokens: NEW_TOKENS, threads: THREADS }));
+  for (const name of MODELS) {
+    const files = await prepare(name);
+    for (const precision of PRECISIONS) {
+      const gguf = precision === 'fp32' ? files.ggufF32 : files.ggufQ4;
+      const t0 = performance.now();
+      const model = await DecoderModel.load(files.hf, { precision, threads: THREADS, cacheDirectory: join(ROOT, 'graphs') });
+      log(`${name} ${precision}: loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s (graph cached after the first run)`);
+      for (const context of CONTEXTS) {
+        const a: Ours[] = [];
+        const b: { prefillTokS: number; decodeTokS: number }[] = [];
+        for (let rep = 0; rep < REPEATS; rep++) {
+          a.push(await ours(model, context));
+          b.push(await llamaSpeed(gguf, { promptTokens: context, newTokens: NEW_TOKENS, threads: THREADS }));
+        }
+        const row = {
+          prefill_tok_s: median(a.map((x) => x.prefillTokS)),
+          decode_tok_s: 0,
+          llamacpp_prefill_tok_s: median(b.map((x) => x.prefillTokS)),
+          llamacpp_decode_tok_s: median(b.map((x) => x.decodeTokS)),
+          step_ms: median(a.map((x) => x.stepMs)),
+          session_run_ms: median(a.map((x) => x.runMs)),
+          state_copy_ms: median(a.map((x) => x.stateCopyMs)),
+          session_run_share: 0,
+          bytes_per_token: bytesPerToken(model, precision, context + NEW_TOKENS),
+          bandwidth_gb_s: 0,
+          bound_tok_s: 0,
+          share_of_bound: 0,
+          llamacpp_share_of_bound: 0,
+          ratio_vs_llamacpp: 0,
+        };
+        // From the median step, so speed and step split describe the same runs.
+        row.decode_tok_s = 1000 / row.step_ms;
+        row.session_run_share = row.session_run_ms / row.step_ms;
+        // A shared machine's bandwidth drifts within a run: each row's bound uses the mean of the
+        // measurements just before and just after it.
+        bandwidths.push(await measureBandwidth(THREADS));
+        row.bandwidth_gb_s = (bandwidths.at(-2)! + bandwidths.at(-1)!) / 2 / 1e9;
+        row.bound_tok_s = (row.bandwidth_gb_s * 1e9) / row.bytes_per_token;
+        row.share_of_bound = row.decode_tok_s / row.bound_tok_s;
+        row.llamacpp_share_of_bound = row.llamacpp_decode_tok_s / row.bound_tok_s;
+        row.ratio_vs_llamacpp = row.decode_tok_s / row.llamacpp_decode_tok_s;
+        // Qwen2.5 rows keep their original keys (fp32_ctx128, ...); others are prefixed by the model.
+        summary[`${name === 'qwen2.5' ? '' : `${name}_`}${precision}_ctx${context}`] = Object.fromEntries(Object.entries(row).map(([k, v]) => [k, Number(v.toFixed(3))]));
+        console.log(
+          `${name} ${precision.padEnd(5)} ctx ${String(context).padStart(5)}  ours: prefill ${row.prefill_tok_s.toFixed(1)} tok/s, decode ${row.decode_tok_s.toFixed(2)} tok/s ` +
+            `= ${(100 * row.share_of_bound).toFixed(0)}% of the bandwidth bound ${row.bound_tok_s.toFixed(1)} tok/s (${(row.bytes_per_token / 1e6).toFixed(0)} MB/token at ${row.bandwidth_gb_s.toFixed(1)} GB/s); ` +
+            `step ${row.step_ms.toFixed(1)} ms = session.run ${row.session_run_ms.toFixed(1)} (state returned to JS ${row.state_copy_ms.toFixed(1)}) + JavaScript ${(row.step_ms - row.session_run_ms).toFixed(1)}  ` +
+            `llama.cpp: prefill ${row.llamacpp_prefill_tok_s.toFixed(1)}, decode ${row.llamacpp_decode_tok_s.toFixed(2)} tok/s (${(100 * row.llamacpp_share_of_bound).toFixed(0)}% of the bound)  ratio ${row.ratio_vs_llamacpp.toFixed(2)}x`,
+        );
       }
-      const row = {
-        prefill_tok_s: median(a.map((x) => x.prefillTokS)),
-        decode_tok_s: median(a.map((x) => x.decodeTokS)),
-        llamacpp_prefill_tok_s: median(b.map((x) => x.prefillTokS)),
-        llamacpp_decode_tok_s: median(b.map((x) => x.decodeTokS)),
-        session_run_share: median(a.map((x) => x.runShare)),
-        ratio_vs_llamacpp: 0,
-      };
-      row.ratio_vs_llamacpp = row.decode_tok_s / row.llamacpp_decode_tok_s;
-      summary[`${precision}_ctx${context}`] = Object.fromEntries(Object.entries(row).map(([k, v]) => [k, Number(v.toFixed(3))]));
-      console.log(
-        `${precision.padEnd(5)} ctx ${String(context).padStart(5)}  ours: prefill ${row.prefill_tok_s.toFixed(1)} tok/s, decode ${row.decode_tok_s.toFixed(2)} tok/s ` +
-          `(session.run ${(100 * row.session_run_share).toFixed(1)}% of a step, JavaScript ${(100 - 100 * row.session_run_share).toFixed(1)}%)  ` +
-          `llama.cpp: prefill ${row.llamacpp_prefill_tok_s.toFixed(1)}, decode ${row.llamacpp_decode_tok_s.toFixed(2)} tok/s  ratio ${row.ratio_vs_llamacpp.toFixed(2)}x`,
-      );
+      await model.dispose();
     }
-    await model.dispose();
   }
   await disposeLlama();
-  console.log(JSON.stringify({ threads: THREADS, new_tokens: NEW_TOKENS, repeats: REPEATS, ...summary }));
+  console.log(`bandwidth over the run: ${bandwidths.map((b) => (b / 1e9).toFixed(1)).join(', ')} GB/s; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(JSON.stringify({ threads: THREADS, new_tokens: NEW_TOKENS, repeats: REPEATS, bandwidth_gb_s: Number((median(bandwidths) / 1e9).toFixed(2)), ...summary }));
 }
 
 await main();
