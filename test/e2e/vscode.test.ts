@@ -365,6 +365,8 @@ describe('RecursiveMAS in VS Code (code-server)', { skip: missing ?? false, time
     const pick = async (team: string) => {
       await page.locator('.quick-input-widget .quick-input-box input').filter({ visible: true }).first().fill(team);
       await named(team).first().waitFor({ state: 'visible' });
+      // Enter takes the focused row: wait until filtering has put the team there (slow on a loaded machine).
+      await page.locator('.quick-input-widget .monaco-list-row.focused .label-name', { hasText: new RegExp(`^${team}$`) }).first().waitFor({ state: 'visible' });
       await page.keyboard.press('Enter');
     };
     await pick('demo-mixture');
