@@ -372,9 +372,8 @@ describe('RecursiveMAS in VS Code (code-server)', { skip: missing ?? false, time
     await pick('demo-mixture');
     const item = page.locator('#workbench\\.parts\\.statusbar .statusbar-item', { hasText: 'RecursiveMAS' }).first();
     await item.filter({ hasText: 'demo-mixture' }).waitFor({ state: 'visible' });
-    await runCommand(page, 'RecursiveMAS: Select Team');
-    await named('demo-sequential').first().waitFor({ state: 'visible' });
-    await pick('demo-sequential');
+    // Back to the team the later tests use, through the setting: the status bar follows it too.
+    await wb.setSettings({ 'recursivemas.team': 'demo-sequential' });
     await item.filter({ hasText: 'demo-sequential' }).waitFor({ state: 'visible' });
     await page.keyboard.press('Control+J');
     mark('logs and team');
