@@ -214,8 +214,23 @@ describe('the panel in use (code-server, demo team)', { skip: missing ?? false, 
     assert.ok(labels[0]!.includes('Write a function add(a, b)'), `newest first: ${labels[0]}`);
     assert.ok(labels.some((l) => /make it iterative/.test(l)) && labels.some((l) => /demo-sequential · latent/.test(l)), labels.join(' | '));
     await page.screenshot({ path: join(shots, 'panel-history.png') });
-    await page.locator('.quick-input-widget .quick-input-box input').filter({ visible: true }).first().fill('def merge_intervals');
-    await rows.filter({ hasText: 'def merge_intervals' }).first().waitFor({ state: 'visible' });
+    // A quick pick closes when focus leaves it (the panel re-rendering can take focus on a loaded
+    // machine): open the history again if it closed before the pick.
+    const input = page.locator('.quick-input-widget .quick-input-box input').filter({ visible: true }).first();
+    for (let attempt = 0; ; attempt++) {
+      if (!(await input.isVisible())) {
+        await runCommand(page, 'RecursiveMAS: Show Solve History');
+        await rows.filter({ hasText: 'Write a function add(a, b)' }).first().waitFor({ state: 'visible' });
+      }
+      try {
+        await input.fill('def merge_intervals', { timeout: 5000 });
+        await rows.filter({ hasText: 'def merge_intervals' }).first().waitFor({ state: 'visible', timeout: 5000 });
+        await page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: 'def merge_intervals' }).first().waitFor({ state: 'visible', timeout: 5000 });
+        break;
+      } catch (e) {
+        if (attempt >= 2) throw e;
+      }
+    }
     await page.keyboard.press('Enter');
     await f.waitForFunction((id) => document.body.dataset.solve === id && document.body.dataset.phase === 'done', firstId, { timeout: 15_000 });
     assert.equal((await f.locator('#code').textContent()) ?? '', firstCode, 'the reopened solve shows its answer');
