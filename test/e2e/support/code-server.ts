@@ -316,6 +316,8 @@ export async function runCommand(page: Page, title: string, attempts = 8): Promi
 /** Opens a workspace file in an editor through Quick Open. */
 export async function openFile(page: Page, relPath: string): Promise<void> {
   const name = relPath.split('/').pop()!;
+  // Files open in the active group: make that the first one, never the panel's (which would hide the panel).
+  await runCommand(page, 'View: Focus First Editor Group');
   if (await quickInput(page).isVisible()) await page.keyboard.press('Escape');
   await openPalette(page);
   const input = quickInput(page);
