@@ -4,17 +4,20 @@
 // full budget of 256 tokens (a typical plan length) and every final answer its full budget; the
 // code-retry is off so all modes decode the same final budget. Also: one latent step against one
 // plain decode step on the same model; and the prefills of an R = 3 latent solve with and without
-// prefix reuse (each agent's prompt before its first slot kept from round to round). Last line: one
-// JSON object.
+// prefix reuse (each agent's prompt before its first slot kept from round to round); and one R = 3
+// pair at the paper's LiveCodeBench budgets (text MAS 7,078 generated tokens in all, latent 2,247,
+// the answer included; the paper measured 22,036 s against 10,186 s, 2.16x). Last line: one JSON object.
 //   npm run bench:chain            (PRECISION=int4 ANSWER_TOKENS=64 LATENT_STEPS=16 by default;
-//                                   ROUNDS= (empty) skips the mode rows, REUSE_REPEATS=2, 0 skips reuse)
+//                                   ROUNDS= (empty) skips the mode rows, REUSE_REPEATS=2, 0 skips reuse,
+//                                   PAPER_ROW=0 skips the paper-budget pair, about 10 minutes)
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Mode } from '../src/engine/api';
 import { latentRollout } from '../src/engine/chain/rollout';
 import { readPreset } from '../src/engine/chain/presets';
-import { loadTeam } from '../src/engine/chain/team';
-import { generateFromEmbeds } from '../src/engine/generate';
+import { loadTeam } from '../src/engine/index';
+import { generateFromEmbeds } from '../src/engine/model/generate';
 import { RecursiveLink } from '../src/engine/links/link';
 import { DecoderModel } from '../src/engine/model/decoder';
 import { ensureSyntheticModel } from '../src/engine/model/synthetic';
@@ -27,6 +30,10 @@ const LATENT_STEPS = Number(process.env.LATENT_STEPS ?? 16);
 const THREADS = Number(process.env.THREADS ?? availableParallelism());
 const ROUNDS = (process.env.ROUNDS ?? '1,2,3').split(',').filter(Boolean).map(Number);
 const REUSE_REPEATS = Number(process.env.REUSE_REPEATS ?? 2);
+const PAPER_ROW = process.env.PAPER_ROW !== '0';
+// RecursiveMAS paper, LiveCodeBench at R = 3: tokens generated in all by Recursive-TextMAS and by
+// RecursiveMAS (whose only text is the final answer), and their wall times.
+const PAPER = { textTokens: 7078, latentTokens: 2247, textSeconds: 22036, latentSeconds: 10186 };
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -142,6 +149,36 @@ async function prefixReuse(team: Awaited<ReturnType<typeof loadTeam>>): Promise<
   return { without: med(runs.without), with: med(runs.with) };
 }
 
+/**
+ * R = 3, latent and text, at the paper's LiveCodeBench budgets: both answers 2,247 tokens; text mode's
+ * 8 messages share the rest of its 7,078 tokens (604 each, through a copy of the team preset).
+ */
+async function paperBudgets(): Promise<{ latent: { seconds: number; textTokens: number }; text: { seconds: number; textTokens: number } }> {
+  const rounds = 3;
+  const preset = JSON.parse(readFileSync(TEAM, 'utf8'));
+  const messages = rounds * preset.agents.length - 1;
+  preset.name = 'bench-sequential-paper-budgets';
+  preset.defaults = { ...preset.defaults, textMessageTokens: Math.round((PAPER.textTokens - PAPER.latentTokens) / messages) };
+  const file = join(ROOT, 'bench-sequential-paper-budgets.json');
+  mkdirSync(ROOT, { recursive: true });
+  writeFileSync(file, JSON.stringify(preset));
+  const team = await loadTeam(file, options);
+  const row = {} as Record<'latent' | 'text', { seconds: number; textTokens: number }>;
+  try {
+    for (const mode of ['latent', 'text'] as const) {
+      const r = await team.solve(
+        { task: 'Write a function named add that returns the sum of two integers.', language: 'python', mode, rounds, latentSteps: LATENT_STEPS, maxNewTokens: PAPER.latentTokens, temperature: 0, topP: 1, retryForCode: false, fixedLength: true },
+        () => {},
+      );
+      row[mode] = { seconds: r.metrics.wallMs / 1000, textTokens: r.metrics.textTokens };
+      log(`paper budgets, R=3 ${mode}: ${row[mode].seconds.toFixed(1)} s, ${r.metrics.textTokens} text tokens`);
+    }
+  } finally {
+    await team.dispose();
+  }
+  return row;
+}
+
 async function main(): Promise<void> {
   log(`precision ${PRECISION}, threads ${THREADS}, latent steps ${LATENT_STEPS}, final answer ${ANSWER_TOKENS} tokens, text messages 256 tokens`);
   const t0 = performance.now();
@@ -155,7 +192,7 @@ async function main(): Promise<void> {
         { task: 'Write a function named add that returns the sum of two integers.', language: 'python', mode, rounds, latentSteps: LATENT_STEPS, maxNewTokens: ANSWER_TOKENS, temperature: 0, topP: 1, retryForCode: false },
         () => {},
       );
-      rows[rounds]![mode] = { seconds: r.metrics.wallMs / 1000, textTokens: r.metrics.textTokens, latentSteps: r.metrics.latentSteps };
+      rows[rounds][mode] = { seconds: r.metrics.wallMs / 1000, textTokens: r.metrics.textTokens, latentSteps: r.metrics.latentSteps };
       console.log(`R=${rounds} ${mode.padEnd(6)} ${(r.metrics.wallMs / 1000).toFixed(1).padStart(7)} s  text tokens ${String(r.metrics.textTokens).padStart(5)}  latent steps ${r.metrics.latentSteps}`);
     }
   }
@@ -164,17 +201,21 @@ async function main(): Promise<void> {
   if (reuse) console.log(
     `R=3 latent prefills: ${reuse.without.prefillSeconds.toFixed(2)} s without prefix reuse, ${reuse.with.prefillSeconds.toFixed(2)} s with (${(reuse.without.prefillSeconds / reuse.with.prefillSeconds).toFixed(2)}x; ${reuse.with.reusedPositions} of ${reuse.with.promptPositions} prompt positions reused); solve ${reuse.without.solveSeconds.toFixed(2)} s -> ${reuse.with.solveSeconds.toFixed(2)} s (medians of ${REUSE_REPEATS})`,
   );
+  const paper = PAPER_ROW ? await paperBudgets() : null;
+  if (paper) console.log(
+    `R=3 at the paper's LiveCodeBench budgets: text ${paper.text.seconds.toFixed(1)} s (${paper.text.textTokens} tokens) vs latent ${paper.latent.seconds.toFixed(1)} s (${paper.latent.textTokens} tokens): ${(paper.text.seconds / paper.latent.seconds).toFixed(2)}x (paper: ${PAPER.textSeconds} s vs ${PAPER.latentSeconds} s, ${(PAPER.textSeconds / PAPER.latentSeconds).toFixed(2)}x)`,
+  );
   const steps = await stepCosts();
   const speedup: Record<string, number> = {};
   const reduction: Record<string, number> = {};
   for (const [rounds, r] of Object.entries(rows)) {
     speedup[rounds] = Number((r.text.seconds / r.latent.seconds).toFixed(2));
     reduction[rounds] = Number((1 - r.latent.textTokens / r.text.textTokens).toFixed(3));
-    console.log(`R=${rounds}: latent is ${speedup[rounds]}x faster than text and generates ${(100 * reduction[rounds]!).toFixed(1)}% fewer text tokens (paper: 1.2x/1.9x/2.4x, 34.6%/65.5%/75.6% at R=1/2/3)`);
+    console.log(`R=${rounds}: latent is ${speedup[rounds]}x faster than text and generates ${(100 * reduction[rounds]).toFixed(1)}% fewer text tokens (paper: 1.2x/1.9x/2.4x, 34.6%/65.5%/75.6% at R=1/2/3)`);
   }
   const ratio = steps.latentMs / steps.decodeMs;
   console.log(`one latent step ${steps.latentMs.toFixed(1)} ms vs one decode step ${steps.decodeMs.toFixed(1)} ms: ${ratio.toFixed(2)}x; of the latent step, the inner link's own run ${steps.linkMs.toFixed(2)} ms (${((100 * steps.linkMs) / steps.latentMs).toFixed(1)}%)`);
-  console.log(JSON.stringify({ precision: PRECISION, threads: THREADS, answer_tokens: ANSWER_TOKENS, text_message_tokens: 256, latent_steps: LATENT_STEPS, rows, speedup_vs_text: speedup, token_reduction_vs_text: reduction, latent_step_vs_decode_step: Number(ratio.toFixed(3)), latent_step_ms: steps.latentMs, decode_step_ms: steps.decodeMs, inner_link_ms: steps.linkMs, prefix_reuse_r3: reuse }));
+  console.log(JSON.stringify({ precision: PRECISION, threads: THREADS, answer_tokens: ANSWER_TOKENS, text_message_tokens: 256, latent_steps: LATENT_STEPS, rows, speedup_vs_text: speedup, token_reduction_vs_text: reduction, latent_step_vs_decode_step: Number(ratio.toFixed(3)), latent_step_ms: steps.latentMs, decode_step_ms: steps.decodeMs, inner_link_ms: steps.linkMs, prefix_reuse_r3: reuse, paper_budgets_r3: paper }));
 }
 
 await main();

@@ -20,8 +20,7 @@ import { DataType, GraphBuilder } from '../src/engine/onnx/graph';
 import { argmax } from '../src/engine/model/sampling';
 import { writeGguf } from '../test/support/gguf';
 import { disposeLlama, llamaSpeed } from '../test/support/llamacpp';
-import { QWEN05B_SHAPE, writeTinyHfModel, type TinyModelSpec } from '../test/support/tiny-hf';
-import { QWEN35_08B_SHAPE } from '../src/engine/model/synthetic/qwen3_5-checkpoint';
+import { QWEN05B_SHAPE, QWEN35_08B_SHAPE, writeTinyHfModel, type TinyModelSpec } from '../test/support/tiny-hf';
 
 const ROOT = join(import.meta.dirname, '..', '.cache', 'bench');
 const REPEATS = Number(process.env.REPEATS ?? 3);

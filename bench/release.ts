@@ -268,10 +268,10 @@ function figures(run: Run): SolveFigures {
 async function main(): Promise<void> {
   const scale = args.scale === 'small' ? 'small' : 'real';
   const agents = scale === 'small' ? SMALL : REAL;
-  const root = join(args.root!, scale);
+  const root = join(args.root, scale);
   const source = join(root, 'source');
   const models = join(root, 'models');
-  const precisions = args.precisions!.split(',').map((p) => p.trim()) as ('int4' | 'fp16' | 'fp32')[];
+  const precisions = args.precisions.split(',').map((p) => p.trim()) as ('int4' | 'fp16' | 'fp32')[];
   log(`bench:release at ${scale} shapes under ${root}; precisions ${precisions.join(', ')}`);
 
   log('building the CLI and the runtime (node scripts/build.mjs --only=cli,runtime)...');

@@ -59,7 +59,7 @@ const targets = [
   },
   {
     name: 'runtime',
-    entry: 'src/runtime/main.ts',
+    entry: 'src/runtime/process/main.ts',
     options: {
       ...common,
       outfile: join(dist, 'runtime.mjs'),

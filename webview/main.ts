@@ -248,7 +248,8 @@ function renderHeader(m: ViewModel): void {
   show(actionButtons.cancel, running(m));
   show(actionButtons.insertAtCursor, hasCode);
   show(actionButtons.replaceSelection, hasCode && !!s?.hasSelection);
-  show(actionButtons.showDiff, hasCode);
+  // While the team writes, Show diff streams the answer into the file the task came from.
+  show(actionButtons.showDiff, hasCode || (running(m) && !!s?.fileName));
   show(actionButtons.copy, hasCode);
   show(actionButtons.retry, !!s && !running(m));
   for (const [k, b] of Object.entries(actionButtons) as [PanelAction, HTMLElement][]) {
@@ -266,9 +267,10 @@ function renderHeader(m: ViewModel): void {
 }
 
 function currentRun(m: ViewModel): AgentRun | undefined {
-  for (let i = m.rounds.length - 1; i >= 0; i--) {
-    const r = m.rounds[i]!;
-    for (let j = r.runs.length - 1; j >= 0; j--) if (r.runs[j]!.status === 'running') return r.runs[j];
+  // The latest running agent of the latest round that has one.
+  for (const round of [...m.rounds].reverse()) {
+    const running = [...round.runs].reverse().find((run) => run.status === 'running');
+    if (running) return running;
   }
   return undefined;
 }

@@ -1,5 +1,5 @@
 // How the CLI shows an error: one line, a stack only when asked for.
-import { UserError } from '../engine/api';
+import { UserError } from '../engine/index';
 
 /** `--debug` anywhere, or RECURSIVEMAS_DEBUG=1: errors that are not the user's show their stack. */
 export function debugRequested(argv: string[], env: NodeJS.ProcessEnv = process.env): boolean {

@@ -1,8 +1,9 @@
 // Where a command writes: the real streams in the CLI, buffers in tests.
 export interface CliIo {
-  stdout(text: string): void;
-  stdoutBytes(bytes: Uint8Array): void;
-  stderr(text: string): void;
+  // Function properties, not methods: callers pass them on alone (`{ write: io.stderr }`).
+  stdout: (text: string) => void;
+  stdoutBytes: (bytes: Uint8Array) => void;
+  stderr: (text: string) => void;
   isTTY: boolean;
 }
 

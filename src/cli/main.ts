@@ -1,5 +1,5 @@
 // The `recursivemas` command line: one entry, one subcommand per job.
-import { UserError } from '../engine/api';
+import { UserError } from '../engine/index';
 import { runGenerateCommand } from './generate';
 import { debugRequested, errorLine } from './errors';
 import { endQuietlyOnClosedStdout, processIo, type CliIo } from './io';

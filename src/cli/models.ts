@@ -5,12 +5,9 @@
 import { defaultCacheDirectory, defaultModelsDirectory } from '../engine/paths';
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
-import { UserError } from '../engine/api';
-import { listPresets, readPreset, reposOf } from '../engine/chain/presets';
-import { teamRequirements } from '../engine/chain/requirements';
-import type { Precision } from '../engine/api';
-import { builtFrom, listCachedGraphs, removeGraphsOf } from '../runtime/models/graph-cache';
-import { describeOwner, ModelStore, type ModelEntry, type PullProgress } from '../runtime/models/store';
+import { listPresets, readPreset, reposOf, teamRequirements, UserError, type Precision } from '../engine/index';
+import { builtFrom, listCachedGraphs, removeGraphsOf } from '../runtime/store/graph-cache';
+import { describeOwner, ModelStore, type ModelEntry, type PullProgress } from '../runtime/store/store';
 import type { CliIo } from './io';
 import { formatBytes, formatDuration, TransferView } from './progress';
 import { EXIT } from './solve';
@@ -89,9 +86,10 @@ export async function runModelsCommand(argv: string[], io: CliIo, options: Model
     const store = new ModelStore({ modelsDirectory, ...(values.endpoint ? { endpoint: values.endpoint } : {}) });
     switch (action) {
       case 'pull': {
-        if (rest.length !== 1) throw new UsageError('models pull takes one preset name or owner/name repository.');
+        const [target, ...extra] = rest;
+        if (target === undefined || extra.length) throw new UsageError('models pull takes one preset name or owner/name repository.');
         const files = values.files?.split(',').map((f) => f.trim()).filter(Boolean);
-        return await pull(store, rest[0]!, files, values.revision, io, options.signal);
+        return await pull(store, target, files, values.revision, io, options.signal);
       }
       case 'list':
       case 'ls': {
@@ -100,17 +98,18 @@ export async function runModelsCommand(argv: string[], io: CliIo, options: Model
       }
       case 'rm':
       case 'remove': {
-        if (rest.length !== 1) throw new UsageError('models rm takes one owner/name repository.');
-        if (!rest[0]!.includes('/')) throw new UsageError(`"${rest[0]}" is not an owner/name repository; see recursivemas models list.`);
-        const removed = await store.remove(rest[0]!);
+        const [repo, ...extra] = rest;
+        if (repo === undefined || extra.length) throw new UsageError('models rm takes one owner/name repository.');
+        if (!repo.includes('/')) throw new UsageError(`"${repo}" is not an owner/name repository; see recursivemas models list.`);
+        const removed = await store.remove(repo);
         // Its compiled graphs are as large as the weights and useless without them.
-        const graphs = await removeGraphsOf(defaultCacheDirectory(), store.directoryFor(rest[0]!));
+        const graphs = await removeGraphsOf(defaultCacheDirectory(), store.directoryFor(repo));
         const graphNote = graphs.count ? ` and ${graphs.count} compiled graph${graphs.count > 1 ? 's' : ''} (${formatBytes(graphs.bytes)})` : '';
         if (!removed && !graphs.count) {
-          io.stderr(`${rest[0]} is not in ${store.modelsDirectory}; nothing was removed.\n`);
+          io.stderr(`${repo} is not in ${store.modelsDirectory}; nothing was removed.\n`);
           return EXIT.modelsMissing;
         }
-        io.stderr(`removed ${rest[0]} from ${store.modelsDirectory}${graphNote}\n`);
+        io.stderr(`removed ${repo} from ${store.modelsDirectory}${graphNote}\n`);
         return EXIT.ok;
       }
       default:

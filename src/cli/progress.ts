@@ -2,7 +2,7 @@
 // redrawn in place (latent steps, tokens, bytes) under the lines that stay; elsewhere only the lines
 // that stay are written, so logs and pipes read cleanly.
 import type { SolveEvent, SolveResult } from '../protocol/events';
-import { formatBytes } from '../engine/model/memory';
+import { formatBytes } from '../engine/index';
 
 export { formatBytes };
 

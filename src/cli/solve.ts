@@ -7,12 +7,11 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { extname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { UserError } from '../engine/api';
-import { readPreset } from '../engine/chain/presets';
-import type { Mode, SolveEvent, SolveResult } from '../protocol/events';
-import type { DeviceChoice, PrecisionChoice, SolveParams } from '../protocol/rpc';
+import { readPreset, UserError } from '../engine/index';
+import { DEVICE_CHOICES, MODES, PRECISION_CHOICES, type SolveEvent, type SolveResult } from '../protocol/events';
+import type { SolveParams } from '../protocol/rpc';
 import { LIMITS, validateSolveParams } from '../protocol/validate';
-import { RuntimeError, RuntimeSupervisor, type SupervisorOptions } from '../runtime/supervisor';
+import { RuntimeError, RuntimeSupervisor, type SupervisorOptions } from '../runtime/client/supervisor';
 import type { CliIo } from './io';
 import { SolveProgress } from './progress';
 
@@ -145,7 +144,7 @@ async function parse(argv: string[]): Promise<Parsed | 'help'> {
   if (values.help) return 'help';
   const task = positionals.join(' ').trim();
   if (!task) throw new UsageError('Give the task to solve, in quotes: recursivemas solve "write a function that ...".');
-  if (task.length > LIMITS.maxTaskChars) throw new UsageError(`The task is ${task.length} characters; the limit is ${LIMITS.maxTaskChars}. Put long material in a file and pass it with --file.`);
+  if (task.length > LIMITS.taskChars) throw new UsageError(`The task is ${task.length} characters; the limit is ${LIMITS.taskChars}. Put long material in a file and pass it with --file.`);
 
   let context: string | undefined;
   let language = values.language;
@@ -156,7 +155,7 @@ async function parse(argv: string[]): Promise<Parsed | 'help'> {
     } catch (e) {
       throw new UsageError(`--file ${values.file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}).`);
     }
-    if (context.length > LIMITS.maxContextChars) throw new UsageError(`--file ${values.file} has ${context.length} characters; the limit is ${LIMITS.maxContextChars}. Pass the relevant part only.`);
+    if (context.length > LIMITS.contextChars) throw new UsageError(`--file ${values.file} has ${context.length} characters; the limit is ${LIMITS.contextChars}. Pass the relevant part only.`);
     language ??= LANGUAGE_BY_EXTENSION[extname(path).toLowerCase()];
   }
 
@@ -164,29 +163,29 @@ async function parse(argv: string[]): Promise<Parsed | 'help'> {
   // The preset's defaults apply to whatever the command line leaves out.
   const preset = await readPreset(team);
   const d = preset.defaults;
-  const mode = choice<Mode>(values.mode, 'mode', ['latent', 'text', 'single']) ?? 'latent';
-  const device = choice<DeviceChoice>(values.device, 'device', ['auto', 'cpu', 'webgpu', 'cuda']) ?? 'auto';
+  const mode = choice(values.mode, 'mode', MODES) ?? 'latent';
+  const device = choice(values.device, 'device', DEVICE_CHOICES) ?? 'auto';
   const params: Omit<SolveParams, 'id'> = {
     task,
     language: language ?? 'python',
     // A preset file path must survive the runtime's different working directory.
     team: team.endsWith('.json') ? resolve(team) : team,
     mode,
-    rounds: whole(values.rounds, 'rounds', 1, LIMITS.maxRounds) ?? d.rounds,
-    latentSteps: whole(values['latent-steps'], 'latent-steps', 1, LIMITS.maxLatentSteps) ?? d.latentSteps,
-    maxNewTokens: whole(values['max-new-tokens'], 'max-new-tokens', 1, LIMITS.maxNewTokens) ?? d.maxNewTokens,
-    temperature: decimal(values.temperature, 'temperature', 0, 10) ?? d.temperature,
+    rounds: whole(values.rounds, 'rounds', LIMITS.rounds.min, LIMITS.rounds.max) ?? d.rounds,
+    latentSteps: whole(values['latent-steps'], 'latent-steps', LIMITS.latentSteps.min, LIMITS.latentSteps.max) ?? d.latentSteps,
+    maxNewTokens: whole(values['max-new-tokens'], 'max-new-tokens', LIMITS.maxNewTokens.min, LIMITS.maxNewTokens.max) ?? d.maxNewTokens,
+    temperature: decimal(values.temperature, 'temperature', LIMITS.temperature.min, LIMITS.temperature.max) ?? d.temperature,
     topP: decimal(values['top-p'], 'top-p', 0.000001, 1) ?? d.topP,
     device,
-    precision: choice<PrecisionChoice>(values.precision, 'precision', ['auto', 'fp32', 'fp16', 'int4']) ?? 'auto',
+    precision: choice(values.precision, 'precision', PRECISION_CHOICES) ?? 'auto',
   };
   if (context !== undefined) params.context = context;
   if (values['fixed-length']) params.fixedLength = true;
   const seed = whole(values.seed, 'seed', 0, Number.MAX_SAFE_INTEGER);
   if (seed !== undefined) params.seed = seed;
-  const threads = whole(values.threads, 'threads', 0, LIMITS.maxThreads);
+  const threads = whole(values.threads, 'threads', LIMITS.threads.min, LIMITS.threads.max);
   if (threads !== undefined) params.threads = threads;
-  const maxRepairs = whole(values['max-repairs'], 'max-repairs', 0, LIMITS.maxRepairs);
+  const maxRepairs = whole(values['max-repairs'], 'max-repairs', LIMITS.maxRepairs.min, LIMITS.maxRepairs.max);
   if (maxRepairs !== undefined && values.verify === undefined) throw new UsageError('--max-repairs needs --verify "<command>" (or --verify auto).');
   if (values.verify !== undefined) {
     const command = values.verify.trim();

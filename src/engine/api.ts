@@ -1,8 +1,9 @@
-// The engine's public surface for the runtime, the CLI, tests and benchmarks.
+// The engine's public types and errors; hosts import them through index.ts (or host.ts).
 import type { Device, Mode, Precision, SolveEvent, SolveResult, Style } from '../protocol/events';
+import type { UserErrorCode } from '../protocol/errors';
 import type { DeviceChoice, SolveParams } from '../protocol/rpc';
 
-export type { Device, DeviceChoice, Mode, Precision, SolveEvent, SolveResult, Style };
+export type { Device, DeviceChoice, Mode, Precision, SolveEvent, SolveResult, Style, UserErrorCode };
 
 /** A solve as the engine takes it: the protocol's request without the runtime's routing fields. */
 export type SolveRequest = Omit<SolveParams, 'id' | 'team' | 'device' | 'threads' | 'precision' | 'verify'> & {
@@ -47,15 +48,8 @@ export class UserError extends Error {
   override name = 'UserError';
   constructor(
     message: string,
-    readonly code:
-      | 'bad-input'
-      | 'model-missing'
-      | 'model-invalid'
-      | 'unsupported'
-      | 'out-of-memory'
-      | 'device-unavailable'
-      | 'link-mismatch'
-      | 'preset-invalid' = 'bad-input',
+    /** One of the protocol's codes: it travels to the panel, which picks its fix buttons by it. */
+    readonly code: UserErrorCode = 'bad-input',
     readonly action?: string,
   ) {
     super(message);
@@ -90,4 +84,10 @@ export interface LoadedTeam {
   readonly warnings: string[];
   solve(request: SolveRequest, onEvent: (event: SolveEvent) => void, signal?: AbortSignal): Promise<SolveResult>;
   dispose(): Promise<void>;
+}
+
+/** What a host of the engine drives: the presets it can load and the loading itself (src/engine/index.ts). */
+export interface Engine {
+  listPresets(): Promise<PresetSummary[]>;
+  loadTeam(name: string, options: LoadOptions): Promise<LoadedTeam>;
 }

@@ -18,7 +18,11 @@ import { listTeams } from './teams';
 import { DEMO_TEAM, describeMachine, downloadLabel, formatBytes, machineFacts, recommend, teamOffers } from './first-run';
 import type { ModelCommands } from './models';
 import { verifyParamsFor } from './verify';
+import type { LiveDiff, LiveDiffs } from './live-diff';
 import type { VerifyParams } from '../protocol/rpc';
+import type { RuntimeSupervisor } from '../runtime/client/supervisor';
+
+type SolveRequest = Parameters<RuntimeSupervisor['solve']>[0];
 
 /** Everything about one solve that the actions need, also after a window reload. */
 export interface SolveRecord {
@@ -50,6 +54,8 @@ interface Running {
   /** What the final agent has written so far (its decode, or the code retry), kept if the solve is cancelled. */
   partial: string;
   writing: boolean;
+  /** The answer streaming into the user's file as an inline diff (Show diff while it is written). */
+  live?: LiveDiff;
 }
 
 export class SolveController implements vscode.Disposable {
@@ -66,6 +72,7 @@ export class SolveController implements vscode.Disposable {
     private readonly proposals: ProposalProvider,
     private readonly log: vscode.LogOutputChannel,
     private readonly models: ModelCommands,
+    private readonly liveDiffs?: LiveDiffs,
   ) {
     for (const r of context.workspaceState.get<SolveRecord[]>(RECORDS_KEY, [])) this.records.set(r.id, r);
     this.disposables.push(
@@ -185,6 +192,7 @@ export class SolveController implements vscode.Disposable {
     void vscode.commands.executeCommand('setContext', ContextKeys.solving, true);
     this.status.setTeam(settings.team, settings.device);
     this.status.setSolving(true, running.progress);
+    if (settings.diffStream && settings.insertAction === 'showDiff' && record.target) void this.streamInto(running, false);
     this.panel.show(true);
     this.panel.post({
       type: 'session',
@@ -218,10 +226,12 @@ export class SolveController implements vscode.Disposable {
           record.code = codeOfAnswer({ text: result.answer, code: result.code });
           outcome = 'done';
           this.panel.post({ type: 'end', id: record.id, outcome });
+          if (running.live) await this.finishLive(running.live, record).catch((e: Error) => this.log.warn(`live diff: ${e.message}`));
           this.log.info(`solve ${record.id} done in ${Math.round(result.metrics.wallMs)} ms on ${result.device}: ${result.metrics.latentSteps} latent steps, ${result.metrics.textTokens} text tokens`);
         } catch (e) {
           if (isCancel(e)) {
             outcome = 'cancelled';
+            await running.live?.abort('Cancelled: the streamed lines were taken out; your text is as it was.').catch((x: Error) => this.log.warn(`live diff: ${x.message}`));
             // Keep what the final agent had written: the panel still shows it, and its actions use it.
             const partial = running.partial.trim() ? codeOfAnswer({ text: running.partial, code: null }) : '';
             if (partial) record.code = partial;
@@ -230,6 +240,7 @@ export class SolveController implements vscode.Disposable {
             this.log.info(`solve ${record.id} cancelled`);
           } else {
             outcome = 'failed';
+            await running.live?.abort('The solve failed: the streamed lines were taken out; your text is as it was.').catch((x: Error) => this.log.warn(`live diff: ${x.message}`));
             const error = panelErrorOf(e, settings.device);
             this.panel.post({ type: 'end', id: record.id, outcome, error });
             this.log.error(`solve ${record.id} failed: ${(e as Error)?.message ?? e}`);
@@ -351,27 +362,108 @@ export class SolveController implements vscode.Disposable {
     // Every solve's events start with team-loaded (ms 0 for a team kept from an earlier solve).
     const forward = (event: SolveEvent) => coalescer.push(event);
     try {
-      return await supervisor.solve(
-        {
-          id: record.id,
-          task: record.task,
-          language: record.language,
-          context: record.context,
-          team: settings.team,
-          mode: settings.mode,
-          rounds: settings.rounds,
-          latentSteps: settings.latentSteps,
-          maxNewTokens: settings.maxNewTokens,
-          temperature: settings.temperature,
-          topP: settings.topP,
-          ...teamLoadOptions(settings),
-          ...(verify ? { verify } : {}),
-        },
-        forward,
-      );
+      return await supervisor.solve(this.solveRequest(record, settings, verify), forward);
     } finally {
       coalescer.flush();
     }
+  }
+
+  private solveRequest(record: SolveRecord, settings: Settings, verify?: VerifyParams): SolveRequest {
+    return {
+      id: record.id,
+      task: record.task,
+      language: record.language,
+      context: record.context,
+      team: settings.team,
+      mode: settings.mode,
+      rounds: settings.rounds,
+      latentSteps: settings.latentSteps,
+      maxNewTokens: settings.maxNewTokens,
+      temperature: settings.temperature,
+      topP: settings.topP,
+      ...teamLoadOptions(settings),
+      ...(verify ? { verify } : {}),
+    };
+  }
+
+  /**
+   * A solve asked for from another surface (the chat view, a language model request), gated like
+   * the command: a trusted workspace, and a team on disk or the demo team. Events go to `onEvent`;
+   * the token cancels it in the runtime. Undefined when the gate said no (the user was told why).
+   */
+  async solveFor(ask: { task: string; language: string; context?: string }, onEvent: (event: SolveEvent) => void, token: vscode.CancellationToken): Promise<{ result: SolveResult; settings: Settings } | undefined> {
+    if (!this.checkTrusted('solve tasks')) return undefined;
+    const task = normalizeTask(ask.task);
+    if (!task) return undefined;
+    const settings = await this.readyTeam(currentSettings(this.log));
+    if (!settings || token.isCancellationRequested) return undefined;
+    const record: SolveRecord = { id: this.newId(), task: task.task, language: ask.language, context: ask.context, team: settings.team, mode: settings.mode, rounds: settings.rounds, latentSteps: settings.latentSteps, startedAt: Date.now() };
+    const supervisor = await this.runtime.ensure(settings);
+    const cancel = token.onCancellationRequested(() => {
+      supervisor.cancel(record.id).catch((e: Error) => this.log.warn(`cancel failed: ${e.message}`));
+    });
+    this.log.info(`solve ${record.id} from the chat: team ${settings.team}, ${settings.mode}, ${settings.rounds} rounds × ${settings.latentSteps} steps`);
+    try {
+      const result = await supervisor.solve(this.solveRequest(record, settings), onEvent);
+      record.code = codeOfAnswer({ text: result.answer, code: result.code });
+      record.outcome = 'done';
+      return { result, settings };
+    } catch (e) {
+      record.outcome = isCancel(e) ? 'cancelled' : 'failed';
+      throw e;
+    } finally {
+      cancel.dispose();
+      this.remember(record);
+    }
+  }
+
+  // --- the live inline diff ------------------------------------------------------------------
+
+  /**
+   * Streams the answer into the file the task came from. `focus`: the user asked for it (Show
+   * diff), so the file is opened; otherwise only into an editor already on screen.
+   */
+  private async streamInto(running: Running, focus: boolean): Promise<boolean> {
+    const record = running.record;
+    if (!this.liveDiffs || running.live) return running.live !== undefined;
+    const editor = focus ? await editorFor(record.target, record.language) : vscode.window.visibleTextEditors.find((e) => e.document.uri.toString() === record.target?.uri);
+    if (!editor || this.running !== running) return false;
+    const live = this.liveDiffs.start(record.id, editor, record.target, (level, message) => this.panel.post({ type: 'notice', level, message }));
+    running.live = live;
+    if (running.writing && running.partial) live.update(running.partial);
+    return true;
+  }
+
+  /** The answer is complete: its hunks wait in the editor, or, when the user changed the file meanwhile, the side-by-side diff opens. */
+  private async finishLive(live: LiveDiff, record: SolveRecord): Promise<void> {
+    if (!live.abandoned) {
+      if (record.code?.trim()) await live.finish(record.code);
+      else await live.abort('The answer has no code: nothing was written.');
+    }
+    if (live.abandoned && record.code?.trim()) {
+      await this.onAction('showDiff', record.id);
+      this.panel.post({ type: 'notice', level: 'warning', message: `The file changed while the answer streamed, so the answer opens as a side-by-side diff: accept (✓) or discard in the editor title.` });
+    } else if (live.isPending) {
+      this.panel.post({ type: 'notice', level: 'info', message: `The answer is in ${vscode.workspace.asRelativePath(live.document.uri)} as an inline diff: Accept or Discard each change above it, or all of them (Ctrl+Alt+Enter / Ctrl+Alt+Backspace).` });
+    }
+  }
+
+  /** Show diff on a solve whose answer streams (or waits) in the editor: that inline diff. False: the side-by-side diff is wanted. */
+  private async showLiveDiff(id: string): Promise<boolean> {
+    const live = this.liveDiffs?.forSolve(id);
+    if (live && !live.isEnded) {
+      const visible = vscode.window.visibleTextEditors.find((e) => e.document === live.document);
+      await vscode.window.showTextDocument(live.document, { preview: false, viewColumn: visible?.viewColumn });
+      return true;
+    }
+    const running = this.running;
+    if (!running || running.record.id !== id || running.record.code !== undefined) return false;
+    if (!currentSettings(this.log).diffStream) {
+      this.panel.post({ type: 'notice', level: 'info', message: 'Streaming into the file is off (recursivemas.diff.stream): Show diff opens once the answer is ready.' });
+      return true;
+    }
+    if (await this.streamInto(running, true)) this.panel.post({ type: 'notice', level: 'info', message: 'The answer streams into the file as an inline diff; accept or discard each change once it is written.' });
+    return true;
   }
 
   /** Progress for the status bar and the notification, from the event stream. */
@@ -402,15 +494,22 @@ export class SolveController implements vscode.Disposable {
         p.agent = event.agent;
         p.decoding = event.action === 'decode';
         running.writing = p.decoding;
-        if (p.decoding) running.partial = '';
+        if (p.decoding) {
+          running.partial = '';
+          running.live?.update('');
+        }
         message = event.action === 'decode' ? `round ${p.round} of ${p.rounds}: ${event.agent} is writing the code` : `round ${p.round} of ${p.rounds}: ${event.agent} (${event.role}) is thinking`;
         break;
       case 'retry':
         running.writing = true;
         running.partial = '';
+        running.live?.update('');
         return;
       case 'token':
-        if (running.writing) running.partial += event.text;
+        if (running.writing) {
+          running.partial += event.text;
+          running.live?.update(running.partial);
+        }
         return;
       case 'answer':
         increment = 100 / Math.max(1, p.rounds + 1);
@@ -531,7 +630,7 @@ export class SolveController implements vscode.Disposable {
       else if (msg.type === 'fix') await this.onFix(msg.fix);
       else if (msg.type === 'rerun') await this.rerun(msg.id, msg);
     } catch (e) {
-      this.log.error(`panel action failed: ${(e as Error).stack ?? e}`);
+      this.log.error(`panel action failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
       this.panel.post({ type: 'notice', level: 'error', message: `That did not work: ${(e as Error).message}` });
     }
   }
@@ -539,6 +638,7 @@ export class SolveController implements vscode.Disposable {
   private async onAction(action: PanelAction, id: string): Promise<void> {
     if (action === 'cancel') return this.cancel(id);
     if (action === 'retry') return this.retry(id);
+    if (action === 'showDiff' && (await this.showLiveDiff(id))) return;
     const record = this.records.get(id);
     if (!record?.code) {
       this.panel.post({ type: 'notice', level: 'warning', message: 'The code of this solve is no longer available; Retry to solve the task again.' });

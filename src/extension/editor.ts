@@ -22,7 +22,7 @@ export interface EditOutcome {
   message: string;
 }
 
-function indentStyle(editor: vscode.TextEditor): IndentStyle {
+export function indentStyle(editor: vscode.TextEditor): IndentStyle {
   const tabSize = typeof editor.options.tabSize === 'number' ? editor.options.tabSize : 4;
   return { insertSpaces: editor.options.insertSpaces !== false, tabSize };
 }

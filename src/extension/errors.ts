@@ -1,7 +1,8 @@
 // Turns a failed solve into what the panel shows: what happened, what to do, and the buttons that
 // do it. No `vscode` here, so the mapping is unit-testable.
+import { isUserErrorCode, type UserErrorCode } from '../protocol/errors';
+import type { DeviceChoice } from '../protocol/events';
 import type { Fix, PanelError } from '../protocol/webview';
-import type { DeviceChoice } from '../protocol/rpc';
 
 interface ErrorLike {
   name?: string;
@@ -15,7 +16,8 @@ export function isCancel(e: unknown): boolean {
   return (e as ErrorLike | undefined)?.name === 'CancelledError';
 }
 
-const USER_FIXES: Record<string, Fix[]> = {
+/** Every code the engine can raise has its buttons: a new code fails to compile until it is here. */
+const USER_FIXES: Record<UserErrorCode, Fix[]> = {
   'model-missing': ['download-models', 'use-demo-team', 'models-settings', 'select-team'],
   'model-invalid': ['download-models', 'show-logs'],
   'device-unavailable': ['switch-device', 'show-logs'],
@@ -31,7 +33,8 @@ export function panelErrorOf(e: unknown, device: DeviceChoice): PanelError {
   const err = (e ?? {}) as ErrorLike;
   const message = (err.message ?? String(e)).trim() || 'The solve failed without a message.';
   if (err.name === 'UserError') {
-    const fixes = USER_FIXES[err.code ?? 'bad-input'] ?? ['show-logs'];
+    const code = err.code ?? 'bad-input';
+    const fixes: Fix[] = isUserErrorCode(code) ? USER_FIXES[code] : ['show-logs'];
     return { message, action: err.action, fixes };
   }
   if (err.name === 'RuntimeError') {

@@ -10,6 +10,8 @@ import { ModelCommands } from './models';
 import { PanelHost } from './panel';
 import { RuntimeHost } from './runtime-host';
 import { StatusBar } from './status';
+import { LiveDiffs } from './live-diff';
+import { registerChat } from './chat';
 
 let runtimeHost: RuntimeHost | undefined;
 
@@ -22,7 +24,8 @@ export function activate(context: vscode.ExtensionContext): void {
   const status = new StatusBar();
   const proposals = new ProposalProvider();
   const models = new ModelCommands(context, log, () => runtime.modelsDirectory(currentSettings()));
-  const controller = new SolveController(context, runtime, panel, status, proposals, log, models);
+  const liveDiffs = new LiveDiffs(log);
+  const controller = new SolveController(context, runtime, panel, status, proposals, log, models, liveDiffs);
 
   const guard =
     <A extends unknown[]>(name: string, fn: (...args: A) => unknown) =>
@@ -30,10 +33,13 @@ export function activate(context: vscode.ExtensionContext): void {
       try {
         await fn(...args);
       } catch (e) {
-        log.error(`${name} failed: ${(e as Error).stack ?? e}`);
+        log.error(`${name} failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
         void vscode.window.showErrorMessage(`RecursiveMAS: ${name} failed: ${(e as Error).message}`, 'Show Logs').then((a) => a && log.show(true));
       }
     };
+
+  // Not from a proposal's diff view: there the side-by-side proposal is the one meant.
+  const liveDiffFor = (uri?: vscode.Uri) => ((uri ?? vscode.window.activeTextEditor?.document.uri)?.scheme === PROPOSAL_SCHEME ? undefined : liveDiffs.find(uri));
 
   const afterProposal = (r: { done: boolean; message: string }) => {
     panel.post({ type: 'notice', level: r.done ? 'info' : 'warning', message: r.message });
@@ -46,7 +52,9 @@ export function activate(context: vscode.ExtensionContext): void {
     panel,
     status,
     proposals,
+    liveDiffs,
     controller,
+    ...registerChat(context, controller, log),
     vscode.workspace.registerTextDocumentContentProvider(PROPOSAL_SCHEME, proposals),
     vscode.window.registerWebviewPanelSerializer(PANEL_VIEW_TYPE, {
       deserializeWebviewPanel: async (webviewPanel) => panel.restore(webviewPanel),
@@ -64,10 +72,19 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand(Commands.showLogs, () => log.show(true)),
     vscode.commands.registerCommand(Commands.showPanel, () => panel.show(false)),
     vscode.commands.registerCommand(Commands.setToken, guard('Set Hugging Face Token', () => models.setToken())),
-    vscode.commands.registerCommand(Commands.acceptProposal, guard('Accept', async (uri?: vscode.Uri) => afterProposal(await proposals.accept(uri)))),
-    vscode.commands.registerCommand(Commands.discardProposal, guard('Discard', async (uri?: vscode.Uri) => afterProposal(await proposals.discard(uri)))),
+    // In a file with a live inline diff they act on the whole of it; in a proposal's diff view, on that proposal.
+    vscode.commands.registerCommand(Commands.acceptProposal, guard('Accept', async (uri?: vscode.Uri) => {
+      const live = liveDiffFor(uri);
+      if (live) await live.decideAll('accepted');
+      else afterProposal(await proposals.accept(uri));
+    })),
+    vscode.commands.registerCommand(Commands.discardProposal, guard('Discard', async (uri?: vscode.Uri) => {
+      const live = liveDiffFor(uri);
+      if (live) await live.decideAll('discarded');
+      else afterProposal(await proposals.discard(uri));
+    })),
   );
-  log.info(`RecursiveMAS ${context.extension.packageJSON.version} activated (VS Code ${vscode.version}, ${process.platform}-${process.arch}, Node ${process.version})`);
+  log.info(`RecursiveMAS ${(context.extension.packageJSON as { version: string }).version} activated (VS Code ${vscode.version}, ${process.platform}-${process.arch}, Node ${process.version})`);
 }
 
 export async function deactivate(): Promise<void> {

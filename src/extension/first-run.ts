@@ -2,9 +2,7 @@
 // team still has to be downloaded. No `vscode` here, so the choice is unit-testable.
 import { join } from 'node:path';
 import { freemem, totalmem } from 'node:os';
-import { readPreset } from '../engine/chain/presets';
-import { teamRequirements } from '../engine/chain/requirements';
-import type { Precision } from '../engine/api';
+import { readPreset, teamRequirements, type Precision } from '../engine/host';
 import { listTeams, type TeamSummary } from './teams';
 
 /** The demo team a first run falls back to: it needs no download. */

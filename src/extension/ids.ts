@@ -4,6 +4,10 @@ export const PANEL_VIEW_TYPE = 'recursivemas.panel';
 export const PANEL_TITLE = 'RecursiveMAS';
 /** URI scheme of the read-only documents that hold proposed code for the diff view. */
 export const PROPOSAL_SCHEME = 'recursivemas-proposal';
+/** The chat participant (`@recursivemas` in VS Code's chat) and the vendor of the team as a language model. */
+export const CHAT_PARTICIPANT_ID = 'recursivemas.team';
+export const CHAT_PARTICIPANT_NAME = 'recursivemas';
+export const LANGUAGE_MODEL_VENDOR = 'recursivemas';
 
 export const Commands = {
   solve: 'recursivemas.solve',
@@ -25,4 +29,6 @@ export const Commands = {
 /** Context keys the extension sets for `when` clauses. */
 export const ContextKeys = {
   solving: 'recursivemas.solving',
+  /** The active editor holds a live inline diff waiting for Accept or Discard. */
+  liveDiff: 'recursivemas.liveDiff',
 } as const;

@@ -3,7 +3,7 @@
 // --write` sets exactly these keys in package.json and leaves every other key as it is;
 // test/unit/settings.test.ts fails when package.json and this file disagree.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { Commands, ContextKeys, PANEL_VIEW_TYPE, PROPOSAL_SCHEME } from './ids';
+import { CHAT_PARTICIPANT_ID, CHAT_PARTICIPANT_NAME, Commands, ContextKeys, LANGUAGE_MODEL_VENDOR, PANEL_VIEW_TYPE, PROPOSAL_SCHEME } from './ids';
 import { manifestProperties } from './settings';
 
 const category = 'RecursiveMAS';
@@ -41,10 +41,14 @@ export function manifestKeys(): Record<string, unknown> {
     },
   ];
   const inProposalDiff = `isInDiffEditor && resourceScheme == ${PROPOSAL_SCHEME}`;
+  // Accept and Discard also act on a live inline diff in the focused file.
+  const proposalHere = `(${inProposalDiff}) || (editorTextFocus && ${ContextKeys.liveDiff})`;
   return {
     activationEvents: [
       ...Object.values(Commands).map((c) => `onCommand:${c}`),
       `onWebviewPanel:${PANEL_VIEW_TYPE}`,
+      `onChatParticipant:${CHAT_PARTICIPANT_ID}`,
+      `onLanguageModelChatProvider:${LANGUAGE_MODEL_VENDOR}`,
       // Activation is cheap (no runtime process starts); it puts the team and device in the status bar.
       'onStartupFinished',
     ],
@@ -71,18 +75,29 @@ export function manifestKeys(): Record<string, unknown> {
         ],
         commandPalette: [
           { command: Commands.cancel, when: ContextKeys.solving },
-          { command: Commands.acceptProposal, when: inProposalDiff },
-          { command: Commands.discardProposal, when: inProposalDiff },
+          { command: Commands.acceptProposal, when: `(${inProposalDiff}) || ${ContextKeys.liveDiff}` },
+          { command: Commands.discardProposal, when: `(${inProposalDiff}) || ${ContextKeys.liveDiff}` },
         ],
       },
       keybindings: [
         { command: Commands.solve, key: 'ctrl+alt+m', mac: 'cmd+alt+m', when: 'editorTextFocus' },
         { command: Commands.cancel, key: 'ctrl+alt+escape', mac: 'cmd+alt+escape', when: ContextKeys.solving },
         // In the proposal's diff: accept or discard without reaching for the title bar.
-        { command: Commands.acceptProposal, key: 'ctrl+alt+enter', mac: 'cmd+alt+enter', when: `isInDiffEditor && resourceScheme == ${PROPOSAL_SCHEME}` },
-        { command: Commands.discardProposal, key: 'ctrl+alt+backspace', mac: 'cmd+alt+backspace', when: `isInDiffEditor && resourceScheme == ${PROPOSAL_SCHEME}` },
+        { command: Commands.acceptProposal, key: 'ctrl+alt+enter', mac: 'cmd+alt+enter', when: proposalHere },
+        { command: Commands.discardProposal, key: 'ctrl+alt+backspace', mac: 'cmd+alt+backspace', when: proposalHere },
       ],
       walkthroughs,
+      // `@recursivemas` in VS Code's chat view, and the team as a model there (where VS Code offers the API).
+      chatParticipants: [
+        {
+          id: CHAT_PARTICIPANT_ID,
+          name: CHAT_PARTICIPANT_NAME,
+          fullName: 'RecursiveMAS',
+          description: 'Solve a coding task with your local team of agents',
+          isSticky: true,
+        },
+      ],
+      languageModelChatProviders: [{ vendor: LANGUAGE_MODEL_VENDOR, displayName: 'RecursiveMAS (local team)' }],
       configuration: {
         title: 'RecursiveMAS',
         properties: manifestProperties(),

@@ -2,13 +2,12 @@
 // work, not inference, so the ModelStore runs here in the extension host, behind a cancellable
 // progress notification. The token lives in SecretStorage only, never in settings or logs.
 import * as vscode from 'vscode';
-import { ModelStore, type PullProgress } from '../runtime/models/store';
-import { cudaPackage, installCudaSupport, nvidiaDriverPresent } from '../runtime/models/cuda-install';
-import { DownloadError } from '../runtime/models/download';
-import { ortBindingDirectory, probeCuda } from '../runtime/providers';
+import { ModelStore, type PullProgress } from '../runtime/store/store';
+import { cudaPackage, installCudaSupport, nvidiaDriverPresent } from '../runtime/store/cuda-install';
+import { DownloadError } from '../runtime/store/download';
+import { ortBindingDirectory, probeCuda } from '../runtime/process/providers';
 import { join } from 'node:path';
-import { readPreset } from '../engine/chain/presets';
-import { teamRequirements } from '../engine/chain/requirements';
+import { readPreset, teamRequirements } from '../engine/host';
 import { currentSettings, updateSetting } from './config';
 import type { Settings } from './settings';
 import { listTeams, type TeamSummary } from './teams';

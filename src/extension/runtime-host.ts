@@ -2,7 +2,7 @@
 // its log to the LogOutputChannel, and replaces it when a setting that the process was started
 // with (device, threads, models folder) changes. Inference never runs in this process.
 import * as vscode from 'vscode';
-import { RuntimeSupervisor, type RuntimeState, type StateChange } from '../runtime/supervisor';
+import { RuntimeSupervisor, type RuntimeState, type StateChange } from '../runtime/client/supervisor';
 import type { Settings } from './settings';
 
 export interface RuntimeStatus extends StateChange {

@@ -1,8 +1,16 @@
 // The `recursivemas.*` settings: one table that both the manifest (package.json "contributes")
 // and the reader are derived from, so defaults and ranges cannot drift apart. No `vscode` import:
 // the reader takes a getter, so unit tests run it under plain Node.
-import type { Mode } from '../protocol/events';
-import type { DeviceChoice, PrecisionChoice } from '../protocol/rpc';
+import type { DeviceChoice, Mode, PrecisionChoice } from '../protocol/events';
+import { LIMITS } from '../protocol/limits';
+
+/**
+ * An enum setting's values with their descriptions, in the order the Settings UI lists them. Typed
+ * by the protocol's vocabulary: a value the runtime takes cannot be left out, nor one it refuses added.
+ */
+function choices<V extends string>(descriptions: Record<V, string>): { values: readonly V[]; descriptions: readonly string[] } {
+  return { values: Object.keys(descriptions) as V[], descriptions: Object.values(descriptions) };
+}
 
 export type InsertAction = 'insertAtCursor' | 'replaceSelection' | 'showDiff';
 
@@ -27,6 +35,8 @@ export interface Settings {
   /** Empty: no command; checks found in the task still run once the workspace allows checks. */
   verifyCommand: string;
   verifyMaxRepairs: number;
+  /** Show diff streams the answer into the file as an inline diff while it is written. */
+  diffStream: boolean;
 }
 
 type Spec =
@@ -47,31 +57,29 @@ export const SETTING_SPECS = {
     spec: {
       kind: 'enum',
       default: 'latent',
-      values: ['latent', 'text', 'single'],
-      descriptions: [
-        'Agents exchange latent thoughts (RecursiveMAS).',
-        'Agents exchange text messages (a text-based multi-agent baseline).',
-        'Only the final agent answers (a single-agent baseline).',
-      ],
+      ...choices<Mode>({
+        latent: 'Agents exchange latent thoughts (RecursiveMAS).',
+        text: 'Agents exchange text messages (a text-based multi-agent baseline).',
+        single: 'Only the final agent answers (a single-agent baseline).',
+      }),
       order: 1,
       description: 'How the agents collaborate.',
     },
   },
   rounds: {
     field: 'rounds',
-    spec: { kind: 'integer', default: 3, minimum: 1, maximum: 8, order: 2, description: 'Number of recursion rounds the team runs before the final agent writes code.' },
+    spec: { kind: 'integer', default: 3, minimum: LIMITS.rounds.settings.min, maximum: LIMITS.rounds.settings.max, order: 2, description: 'Number of recursion rounds the team runs before the final agent writes code.' },
   },
   latentSteps: {
     field: 'latentSteps',
-    spec: { kind: 'integer', default: 16, minimum: 1, maximum: 128, order: 3, description: 'Latent thinking steps per agent and round (m). Accuracy grows up to about 64 steps; time grows linearly.' },
+    spec: { kind: 'integer', default: 16, minimum: LIMITS.latentSteps.settings.min, maximum: LIMITS.latentSteps.settings.max, order: 3, description: 'Latent thinking steps per agent and round (m). Accuracy grows up to about 64 steps; time grows linearly.' },
   },
   device: {
     field: 'device',
     spec: {
       kind: 'enum',
       default: 'auto',
-      values: ['auto', 'cuda', 'webgpu', 'cpu'],
-      descriptions: ['The fastest available provider.', 'NVIDIA GPU (needs the CUDA libraries).', 'GPU through WebGPU.', 'CPU only.'],
+      ...choices<DeviceChoice>({ auto: 'The fastest available provider.', cuda: 'NVIDIA GPU (needs the CUDA libraries).', webgpu: 'GPU through WebGPU.', cpu: 'CPU only.' }),
       order: 4,
       description: 'Execution provider the models run on. Changing it restarts the runtime.',
     },
@@ -81,13 +89,12 @@ export const SETTING_SPECS = {
     spec: {
       kind: 'enum',
       default: 'auto',
-      values: ['auto', 'int4', 'fp16', 'fp32'],
-      descriptions: [
-        'fp16 on a GPU, int4 on the CPU.',
-        'Weights in 4 bits: about a quarter of fp32\'s memory, slightly less accurate.',
-        'Weights in 16 bits: half of fp32\'s memory on a GPU (on the CPU it costs as much as fp32).',
-        'Full precision: the most memory.',
-      ],
+      ...choices<PrecisionChoice>({
+        auto: 'fp16 on a GPU, int4 on the CPU.',
+        int4: 'Weights in 4 bits: about a quarter of fp32\'s memory, slightly less accurate.',
+        fp16: 'Weights in 16 bits: half of fp32\'s memory on a GPU (on the CPU it costs as much as fp32).',
+        fp32: 'Full precision: the most memory.',
+      }),
       // Between device and threads in the Settings UI.
       order: 4.5,
       description: 'Precision of the model weights. Changing it reloads the team (the first load at a new precision builds its graphs).',
@@ -95,19 +102,19 @@ export const SETTING_SPECS = {
   },
   threads: {
     field: 'threads',
-    spec: { kind: 'integer', default: 0, minimum: 0, maximum: 256, order: 5, description: 'CPU threads for inference; 0 lets the runtime choose. Changing it restarts the runtime.' },
+    spec: { kind: 'integer', default: 0, minimum: LIMITS.threads.settings.min, maximum: LIMITS.threads.settings.max, order: 5, description: 'CPU threads for inference; 0 lets the runtime choose. Changing it restarts the runtime.' },
   },
   maxNewTokens: {
     field: 'maxNewTokens',
-    spec: { kind: 'integer', default: 4000, minimum: 16, maximum: 8192, order: 6, description: 'Most tokens the final agent may write (the released systems were evaluated with 4000).' },
+    spec: { kind: 'integer', default: 4000, minimum: LIMITS.maxNewTokens.settings.min, maximum: LIMITS.maxNewTokens.settings.max, order: 6, description: 'Most tokens the final agent may write (the released systems were evaluated with 4000).' },
   },
   temperature: {
     field: 'temperature',
-    spec: { kind: 'number', default: 0.2, minimum: 0, maximum: 2, order: 7, description: 'Sampling temperature of the final answer; 0 decodes greedily.' },
+    spec: { kind: 'number', default: 0.2, minimum: LIMITS.temperature.settings.min, maximum: LIMITS.temperature.settings.max, order: 7, description: 'Sampling temperature of the final answer; 0 decodes greedily.' },
   },
   topP: {
     field: 'topP',
-    spec: { kind: 'number', default: 0.95, minimum: 0.01, maximum: 1, order: 8, description: 'Nucleus sampling: keep the smallest set of tokens whose probabilities sum to this.' },
+    spec: { kind: 'number', default: 0.95, minimum: LIMITS.topP.settings.min, maximum: LIMITS.topP.settings.max, order: 8, description: 'Nucleus sampling: keep the smallest set of tokens whose probabilities sum to this.' },
   },
   insertAction: {
     field: 'insertAction',
@@ -156,7 +163,17 @@ export const SETTING_SPECS = {
   },
   'verify.maxRepairs': {
     field: 'verifyMaxRepairs',
-    spec: { kind: 'integer', default: 2, minimum: 0, maximum: 10, order: 15, description: 'How many times the team tries again with the failing check output before the best candidate is kept.' },
+    spec: { kind: 'integer', default: 2, minimum: LIMITS.maxRepairs.settings.min, maximum: LIMITS.maxRepairs.settings.max, order: 15, description: 'How many times the team tries again with the failing check output before the best candidate is kept.' },
+  },
+  'diff.stream': {
+    field: 'diffStream',
+    spec: {
+      kind: 'boolean',
+      default: true,
+      order: 16,
+      description:
+        'Show diff streams the answer into the file as an inline diff while the team writes it: new lines marked as added, the lines they replace as removed, each change accepted or discarded on its own. With Show diff as the highlighted action (`recursivemas.insertAction`) it starts by itself. Off: Show diff opens a side-by-side diff once the answer is ready.',
+    },
   },
 } as const satisfies Record<string, { field: keyof Settings; spec: Spec }>;
 

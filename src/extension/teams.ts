@@ -1,8 +1,10 @@
-// Team presets as the extension sees them: the JSON files in the extension's `models` folder,
-// read as data (the engine that interprets them runs in the runtime process). Used to offer teams
-// in "Select Team" and to know which repositories "Download Models" must fetch. No `vscode` here.
-import { readdir, readFile } from 'node:fs/promises';
+// Team presets as the extension sees them: the JSON files in the extension's `models` folder, read
+// with the engine's own preset parser (through src/engine/host, which never loads onnxruntime), so
+// "Select Team" offers exactly the teams the runtime would load. Used to offer teams and to know
+// which repositories "Download Models" must fetch. No `vscode` here.
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readPreset, type TeamPreset } from '../engine/host';
 
 export interface TeamRepo {
   repo: string;
@@ -20,33 +22,30 @@ export interface TeamSummary {
   repos: TeamRepo[];
 }
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const str = (v: unknown): string | undefined => (typeof v === 'string' && v.trim() !== '' ? v : undefined);
-
-/** Reads one preset's summary; null when the file is not a usable preset. */
-export function summarizePreset(json: unknown): TeamSummary | null {
-  if (!isObj(json)) return null;
-  const name = str(json.name);
-  if (!name || !Array.isArray(json.agents)) return null;
+/** A preset's agents and every repository it needs, with the files to fetch from each. */
+export function summarizePreset(preset: TeamPreset): TeamSummary {
   const repos = new Map<string, TeamRepo>();
   const addRepo = (r: TeamRepo) => {
     const known = repos.get(r.repo);
-    if (!known) repos.set(r.repo, r);
+    if (!known) repos.set(r.repo, { ...r, ...(r.files ? { files: [...r.files] } : {}) });
     else if (known.files && r.files) known.files = [...new Set([...known.files, ...r.files])];
+    // One use of the whole repository (a link file in it) means all of its files.
     else known.files = undefined;
   };
-  const models = isObj(json.models) ? json.models : {};
-  for (const m of Object.values(models)) {
-    if (isObj(m) && str(m.repo)) {
-      const files = Array.isArray(m.files) && m.files.every((f) => typeof f === 'string') ? (m.files as string[]) : undefined;
-      addRepo({ repo: m.repo as string, revision: str(m.revision), files });
-    }
+  for (const m of Object.values(preset.models)) {
+    if ('repo' in m) addRepo({ repo: m.repo, ...(m.revision ? { revision: m.revision } : {}), ...(m.files ? { files: m.files } : {}) });
   }
-  const links = [...Object.values(isObj(json.outerLinks) ? json.outerLinks : {}), ...json.agents.map((a) => (isObj(a) ? a.innerLink : undefined))];
-  for (const l of links) if (isObj(l) && str(l.repo)) addRepo({ repo: l.repo as string });
-  const agents = json.agents.filter(isObj).map((a) => ({ name: str(a.name) ?? '?', role: str(a.role) ?? '?', model: str(a.model) ?? '?' }));
-  return { name, description: str(json.description) ?? '', demo: json.demo === true, style: str(json.style) ?? 'sequential', agents, repos: [...repos.values()] };
+  for (const link of [...Object.values(preset.outerLinks), ...preset.agents.map((a) => a.innerLink)]) {
+    if ('repo' in link && link.repo) addRepo({ repo: link.repo });
+  }
+  return {
+    name: preset.name,
+    description: preset.description,
+    demo: preset.demo,
+    style: preset.style,
+    agents: preset.agents.map(({ name, role, model }) => ({ name, role, model })),
+    repos: [...repos.values()],
+  };
 }
 
 /** Every preset in `folder`, sorted: real teams first, then demo teams, each by name. */
@@ -55,10 +54,9 @@ export async function listTeams(folder: string): Promise<TeamSummary[]> {
   const out: TeamSummary[] = [];
   for (const n of names.filter((f) => f.endsWith('.json')).sort()) {
     try {
-      const s = summarizePreset(JSON.parse(await readFile(join(folder, n), 'utf8')));
-      if (s) out.push(s);
+      out.push(summarizePreset(await readPreset(join(folder, n))));
     } catch {
-      // A broken preset file is reported by the runtime when it is selected.
+      // A broken preset is reported by the runtime when it is selected.
     }
   }
   return out.sort((a, b) => Number(a.demo) - Number(b.demo) || a.name.localeCompare(b.name));

@@ -2,10 +2,9 @@
 // task, only in a trusted workspace and only after the user allowed them once for this workspace
 // (remembered per command in workspaceState). The checks themselves run in the runtime process.
 import * as vscode from 'vscode';
-import { describeChecks, findChecks } from '../engine/verify/checks';
-import { isolationAvailable } from '../engine/verify/sandbox';
+import { describeChecks, findChecks, isolationAvailable } from '../engine/host';
 import type { VerifyParams } from '../protocol/rpc';
-import { LIMITS } from '../protocol/validate';
+import { LIMITS } from '../protocol/limits';
 import type { SolveTarget } from './editor';
 import type { Settings } from './settings';
 
@@ -53,12 +52,12 @@ export async function verifyParamsFor(t: VerifyTask, settings: Settings, state: 
   }
   const params: VerifyParams = { findChecks: true, maxRepairs: settings.verifyMaxRepairs };
   if (command) params.command = command;
-  if (selection) params.selection = selection.slice(0, LIMITS.maxTaskChars);
+  if (selection) params.selection = selection.slice(0, LIMITS.taskChars);
   const uri = t.target ? vscode.Uri.parse(t.target.uri) : undefined;
   const folder = (uri && vscode.workspace.getWorkspaceFolder(uri)) ?? vscode.workspace.workspaceFolders?.[0];
   if (folder?.uri.scheme === 'file') params.root = folder.uri.fsPath;
   const doc = uri && vscode.workspace.textDocuments.find((d) => d.uri.toString() === t.target!.uri);
-  if (doc && doc.uri.scheme === 'file' && t.target && doc.getText().length <= LIMITS.maxContextChars) {
+  if (doc && doc.uri.scheme === 'file' && t.target && doc.getText().length <= LIMITS.contextChars) {
     // The candidate takes the selection's place, or goes in at the cursor: where Insert would put it.
     const hasSelection = t.target.selectionEnd > t.target.selectionStart;
     const start = hasSelection ? t.target.selectionStart : t.target.cursor;

@@ -1,69 +1,88 @@
-// Messages between the extension host and the panel's webview, with validators for both
-// directions: each side checks what it receives, drops what does not match and keeps running.
-// Imports only other protocol modules (no Node APIs), so the webview bundle can use it.
-import type { Device, Mode, SolveEvent } from './events';
-import type { DeviceChoice } from './rpc';
-import { validateSolveEvent } from './validate';
-
-/** A solve as the panel shows it. */
-export interface SessionInfo {
-  id: string;
-  task: string;
-  language: string;
-  team: string;
-  device: DeviceChoice;
-  mode: Mode;
-  rounds: number;
-  latentSteps: number;
-  /** Workspace-relative name of the file the task came from, when there is one. */
-  fileName?: string;
-  /** A line about the team the user should know (a demo team writes no useful code). */
-  teamNote?: string;
-  /** Whether "Replace selection" makes sense (the task came from a selection). */
-  hasSelection: boolean;
-  /** The action the user configured as the default (highlighted) one. */
-  defaultAction: PanelAction;
-  /** Milliseconds since the epoch, from the host's clock. */
-  startedAt: number;
-}
+// Messages between the extension host and the panel's webview. Each side checks what it receives
+// with the same kit as the runtime's messages (src/protocol/kit.ts), drops what does not match and
+// keeps running; the types are inferred from the schemas. Imports only other protocol modules that
+// use no Node APIs (never rpc.ts at run time), so the webview bundle can use it.
+import { device, deviceChoice, mode, solveEvent, validateSolveEvent, type SolveEvent } from './events';
+import { arrayOf, bool, int, nullable, num, object, oneOf, str, tagged, validator, variant, type Infer, type Validation } from './kit';
 
 /** Something the user can do to get past an error. */
-export type Fix = 'download-models' | 'show-logs' | 'switch-device' | 'select-team' | 'retry' | 'open-settings' | 'trust-workspace' | 'use-demo-team' | 'models-settings';
-export const FIXES: readonly Fix[] = ['download-models', 'show-logs', 'switch-device', 'select-team', 'retry', 'open-settings', 'trust-workspace', 'use-demo-team', 'models-settings'];
+export const FIXES = ['download-models', 'show-logs', 'switch-device', 'select-team', 'retry', 'open-settings', 'trust-workspace', 'use-demo-team', 'models-settings'] as const;
+export type Fix = (typeof FIXES)[number];
+export const PANEL_ACTIONS = ['insertAtCursor', 'replaceSelection', 'showDiff', 'copy', 'retry', 'cancel'] as const;
+export type PanelAction = (typeof PANEL_ACTIONS)[number];
+export const OUTCOMES = ['done', 'cancelled', 'failed'] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+export const RUNTIME_STATES = ['stopped', 'starting', 'ready', 'busy', 'crashed'] as const;
+export type RuntimeState = (typeof RUNTIME_STATES)[number];
 
-export interface PanelError {
-  /** What happened, in one or two sentences. */
-  message: string;
-  /** What to do about it. */
-  action?: string;
-  fixes: Fix[];
-}
+const solveId = str({ min: 1, max: 200 });
+const shortText = str({ max: 200 });
+const message = str({ max: 20_000 });
 
-export type Outcome = 'done' | 'cancelled' | 'failed';
-export type RuntimeState = 'stopped' | 'starting' | 'ready' | 'busy' | 'crashed';
-export type PanelAction = 'insertAtCursor' | 'replaceSelection' | 'showDiff' | 'copy' | 'retry' | 'cancel';
-export const PANEL_ACTIONS: readonly PanelAction[] = ['insertAtCursor', 'replaceSelection', 'showDiff', 'copy', 'retry', 'cancel'];
+/** A solve as the panel shows it. */
+const sessionInfo = object(
+  {
+    id: solveId,
+    task: str({ max: 1_000_000 }),
+    language: shortText,
+    team: shortText,
+    device: deviceChoice,
+    mode,
+    rounds: int({ min: 0, max: 1000 }),
+    latentSteps: int({ min: 0, max: 100_000 }),
+    /** Whether "Replace selection" makes sense (the task came from a selection). */
+    hasSelection: bool,
+    /** The action the user configured as the default (highlighted) one. */
+    defaultAction: oneOf(PANEL_ACTIONS),
+    /** Milliseconds since the epoch, from the host's clock. */
+    startedAt: num(),
+  },
+  {
+    /** Workspace-relative name of the file the task came from, when there is one. */
+    fileName: str({ max: 4096 }),
+    /** A line about the team the user should know (a demo team writes no useful code). */
+    teamNote: str({ max: 2000 }),
+  },
+);
+export type SessionInfo = Infer<typeof sessionInfo>;
 
-export type HostMessage =
+const panelError = object(
+  {
+    /** What happened, in one or two sentences. */
+    message,
+    fixes: arrayOf(oneOf(FIXES), FIXES.length),
+  },
+  {
+    /** What to do about it. */
+    action: message,
+  },
+);
+export type PanelError = Infer<typeof panelError>;
+
+const hostMessage = tagged(
   /** A solve begins (or is re-sent on replay; the webview keeps what it has for the same id). */
-  | { type: 'session'; session: SessionInfo }
+  variant('session', { session: sessionInfo }),
   /** One event of the solve `id`; `seq` counts from 1 and lets the webview drop repeats. */
-  | { type: 'event'; id: string; seq: number; event: SolveEvent }
-  | { type: 'end'; id: string; outcome: Outcome; error?: PanelError }
-  | { type: 'runtime'; state: RuntimeState; device?: Device; detail?: string }
-  | { type: 'notice'; level: 'info' | 'warning' | 'error'; message: string }
+  variant('event', { id: shortText, seq: int({ min: 1 }), event: solveEvent }),
+  variant('end', { id: shortText, outcome: oneOf(OUTCOMES) }, { error: panelError }),
+  variant('runtime', { state: oneOf(RUNTIME_STATES) }, { device, detail: message }),
+  variant('notice', { level: oneOf(['info', 'warning', 'error']), message }),
   /** The team or another solve setting changed while no solve runs: an old error no longer applies. */
-  | { type: 'settings-changed'; team: string };
+  variant('settings-changed', { team: shortText }),
+);
+export type HostMessage = Infer<typeof hostMessage>;
 
-export type WebviewMessage =
+const webviewMessage = tagged(
   /** Sent when the webview (re)loads; `solveId`/`lastSeq` say what it already shows. */
-  | { type: 'ready'; solveId: string | null; lastSeq: number }
-  | { type: 'action'; action: PanelAction; id: string }
-  | { type: 'fix'; fix: Fix }
+  variant('ready', { solveId: nullable(solveId), lastSeq: int({ min: 0 }) }),
+  variant('action', { action: oneOf(PANEL_ACTIONS), id: solveId }),
+  variant('fix', { fix: oneOf(FIXES) }),
   /** Solve again from solve `id`: with an edited task, or with a follow-up instruction on its answer. */
-  | { type: 'rerun'; id: string; task?: string; followUp?: string }
+  variant('rerun', { id: solveId }, { task: str({ max: 100_000 }), followUp: message }),
   /** A script error inside the webview, forwarded to the log. */
-  | { type: 'error'; message: string };
+  variant('error', { message }),
+);
+export type WebviewMessage = Infer<typeof webviewMessage>;
 
 /**
  * Lines of code as the panel shows them and the editor receives them: blank lines at either end
@@ -83,117 +102,26 @@ export function linesLabel(code: string): string {
   return n === 1 ? '1 line' : `${n} lines`;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Validation. Hand-written checks: the shapes are small, and the messages say what was wrong.
-
-type Obj = Record<string, unknown>;
 export type Checked<T> = { ok: true; value: T } | { ok: false; error: string };
 
-const MAX_TEXT = 1_000_000;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isStr = (v: unknown, max = MAX_TEXT): v is string => typeof v === 'string' && v.length <= max;
-const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
-const isInt = (v: unknown, min = 0, max = Number.MAX_SAFE_INTEGER): v is number => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
-const isOneOf = <T extends string>(v: unknown, values: readonly T[]): v is T => typeof v === 'string' && (values as readonly string[]).includes(v);
-
-const MODES: readonly Mode[] = ['latent', 'text', 'single'];
-const DEVICES: readonly Device[] = ['cpu', 'webgpu', 'cuda'];
-const DEVICE_CHOICES: readonly DeviceChoice[] = ['auto', 'cpu', 'webgpu', 'cuda'];
-const OUTCOMES: readonly Outcome[] = ['done', 'cancelled', 'failed'];
-const RUNTIME_STATES: readonly RuntimeState[] = ['stopped', 'starting', 'ready', 'busy', 'crashed'];
-
-/** Field checks per key; a missing optional field is written `key?`. */
-type Shape = Record<string, (v: unknown) => boolean>;
-
-function fits(o: Obj, shape: Shape): string | null {
-  for (const [rawKey, check] of Object.entries(shape)) {
-    const optional = rawKey.endsWith('?');
-    const key = optional ? rawKey.slice(0, -1) : rawKey;
-    const v = o[key];
-    if (v === undefined) {
-      if (optional) continue;
-      return `"${key}" is missing`;
-    }
-    if (!check(v)) return `"${key}" has the wrong type or value (${short(v)})`;
-  }
-  return null;
-}
-
-function short(v: unknown): string {
-  const s = JSON.stringify(v) ?? String(v);
-  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+function checked<T>(v: Validation<T>): Checked<T> {
+  return v.ok ? v : { ok: false, error: v.message };
 }
 
 /** Solve events are checked by the same validator the supervisor uses on the runtime's stream. */
 export function checkSolveEvent(v: unknown): Checked<SolveEvent> {
-  const r = validateSolveEvent(v);
-  return r.ok ? { ok: true, value: r.value } : { ok: false, error: r.message };
+  return checked(validateSolveEvent(v));
 }
 
-const round = (n: unknown) => isInt(n, 0, 1000);
-const name = (s: unknown) => isStr(s, 200);
-
-const sessionInfo = (v: unknown) =>
-  isObj(v) &&
-  fits(v, {
-    id: (s) => isStr(s, 200) && (s as string).length > 0,
-    task: isStr,
-    language: name,
-    team: name,
-    device: (d) => isOneOf(d, DEVICE_CHOICES),
-    mode: (m) => isOneOf(m, MODES),
-    rounds: round,
-    latentSteps: (n) => isInt(n, 0, 100_000),
-    'fileName?': (s) => isStr(s, 4096),
-    'teamNote?': (s) => isStr(s, 2000),
-    hasSelection: (b) => typeof b === 'boolean',
-    defaultAction: (a) => isOneOf(a, PANEL_ACTIONS),
-    startedAt: isNum,
-  }) === null;
-
-const panelError = (v: unknown) =>
-  isObj(v) &&
-  fits(v, {
-    message: (s) => isStr(s, 20_000),
-    'action?': (s) => isStr(s, 20_000),
-    fixes: (f) => Array.isArray(f) && f.length <= FIXES.length && f.every((x) => isOneOf(x, FIXES)),
-  }) === null;
-
-const HOST_SHAPES: Record<HostMessage['type'], Shape> = {
-  session: { session: sessionInfo },
-  event: { id: name, seq: (n) => isInt(n, 1), event: (e) => checkSolveEvent(e).ok },
-  end: { id: name, outcome: (o) => isOneOf(o, OUTCOMES), 'error?': panelError },
-  runtime: { state: (s) => isOneOf(s, RUNTIME_STATES), 'device?': (d) => isOneOf(d, DEVICES), 'detail?': (s) => isStr(s, 20_000) },
-  notice: { level: (l) => isOneOf(l, ['info', 'warning', 'error'] as const), message: (s) => isStr(s, 20_000) },
-  'settings-changed': { team: name },
-};
-
-const WEBVIEW_SHAPES: Record<WebviewMessage['type'], Shape> = {
-  ready: { solveId: (s) => s === null || (isStr(s, 200) && (s as string).length > 0), lastSeq: (n) => isInt(n) },
-  action: { action: (a) => isOneOf(a, PANEL_ACTIONS), id: (s) => isStr(s, 200) && (s as string).length > 0 },
-  fix: { fix: (f) => isOneOf(f, FIXES) },
-  rerun: { id: (s) => isStr(s, 200) && (s as string).length > 0, 'task?': (s) => isStr(s, 100_000), 'followUp?': (s) => isStr(s, 20_000) },
-  error: { message: (s) => isStr(s, 20_000) },
-};
-
-function checkMessage<T>(v: unknown, shapes: Record<string, Shape>, what: string): Checked<T> {
-  if (!isObj(v)) return { ok: false, error: `${what} message is not an object` };
-  if (typeof v.type !== 'string' || !Object.hasOwn(shapes, v.type)) return { ok: false, error: `unknown ${what} message type ${short(v.type)}` };
-  const why = fits(v, shapes[v.type]!);
-  if (why) return { ok: false, error: `${what} message "${v.type}": ${why}` };
-  if (v.type === 'event') {
-    const ev = checkSolveEvent(v.event);
-    if (!ev.ok) return { ok: false, error: `${what} message "event": ${ev.error}` };
-  }
-  return { ok: true, value: v as T };
-}
+const validateHostMessage = validator(hostMessage, 'message');
+const validateWebviewMessage = validator(webviewMessage, 'message');
 
 /** Validates a message the webview received from the extension. */
 export function checkHostMessage(v: unknown): Checked<HostMessage> {
-  return checkMessage<HostMessage>(v, HOST_SHAPES, 'host');
+  return checked(validateHostMessage(v));
 }
 
 /** Validates a message the extension received from the webview. */
 export function checkWebviewMessage(v: unknown): Checked<WebviewMessage> {
-  return checkMessage<WebviewMessage>(v, WEBVIEW_SHAPES, 'webview');
+  return checked(validateWebviewMessage(v));
 }

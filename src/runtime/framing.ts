@@ -3,7 +3,7 @@
 // header block without Content-Length leaves the next body to be read as a header), so one stray
 // write from a misbehaving peer or a native library would silence the channel. This reader drops
 // what it cannot use, reports it, and finds the next `Content-Length:` header. It checks the
-// JSON-RPC 2.0 envelope too; payloads are checked by the handlers (src/protocol/validate.ts).
+// JSON-RPC 2.0 envelope too; payloads are checked by the handlers against their schemas (src/protocol/rpc.ts).
 import type { Readable } from 'node:stream';
 import { AbstractMessageReader, type DataCallback, type Disposable, type Message } from 'vscode-jsonrpc/node';
 

@@ -192,7 +192,7 @@ describe('the panel in use (code-server, demo team)', { skip: missing ?? false, 
     await nextSession(f);
     const followTask = (await f.locator('#task-text').textContent()) ?? '';
     assert.ok(followTask.startsWith('make it iterative'), followTask);
-    assert.match(followTask, /earlier task "def merge_intervals\(intervals\):\n    # merge overlapping closed intervals/);
+    assert.match(followTask, /earlier task "def merge_intervals\(intervals\):\n {4}# merge overlapping closed intervals/);
     assert.ok(followTask.includes(firstCode.split('\n')[0]!), 'the earlier answer goes with the follow-up');
     assert.equal(await waitPhase(f, ['done', 'failed']), 'done');
     // Editing the task: the edited text is what the team solves.

@@ -95,7 +95,7 @@ describe('the panel in the four default themes (code-server)', { skip: missing ?
 
   async function measure(): Promise<Measured> {
     // A string, not a function: the test runner's transpiler would add helpers the page lacks.
-    return (await f.evaluate(MEASURE)) as Measured;
+    return f.evaluate<Measured>(MEASURE);
   }
 
   for (const theme of THEMES) {
@@ -109,7 +109,7 @@ describe('the panel in the four default themes (code-server)', { skip: missing ?
       const outer = await page.locator(`iframe.webview.ready[src*="extensionId=${EXTENSION_ID}"]`).first().boundingBox();
       assert.ok(outer, 'the panel is on screen');
       await f.locator('#code').scrollIntoViewIfNeeded();
-      await page.screenshot({ path: join(shots, `theme-${theme.slug}.png`), clip: outer! });
+      await page.screenshot({ path: join(shots, `theme-${theme.slug}.png`), clip: outer });
       assert.ok(/rgba\(0, 0, 0, 0\)|transparent/.test(m.codeBackground), `the code element draws no background of its own (${m.codeBackground})`);
       assert.equal(m.bandedSpans, 0, 'no token has a background');
       const kinds = new Set(m.tokens.map((t) => t.kind));

@@ -363,10 +363,20 @@ describe('RecursiveMAS in VS Code (code-server)', { skip: missing ?? false, time
     assert.equal(await named('sequential-light-code').count(), 1, 'the real team is offered too');
     // Pick by typing, as hovers over the list can cover rows.
     const pick = async (team: string) => {
-      await page.locator('.quick-input-widget .quick-input-box input').filter({ visible: true }).first().fill(team);
-      await named(team).first().waitFor({ state: 'visible' });
-      // Enter takes the focused row: wait until filtering has put the team there (slow on a loaded machine).
-      await page.locator('.quick-input-widget .monaco-list-row.focused .label-name', { hasText: new RegExp(`^${team}$`) }).first().waitFor({ state: 'visible' });
+      const input = page.locator('.quick-input-widget .quick-input-box input').filter({ visible: true }).first();
+      const focused = page.locator('.quick-input-widget .monaco-list-row.focused .label-name', { hasText: new RegExp(`^${team}$`) }).first();
+      for (let attempt = 1; ; attempt++) {
+        // A focus change (the Output view taking new log lines) can close the pick: open it again.
+        if (!(await input.isVisible())) await runCommand(page, 'RecursiveMAS: Select Team');
+        await input.fill(team);
+        try {
+          // Enter takes the focused row: wait until filtering has put the team there (slow on a loaded machine).
+          await focused.waitFor({ state: 'visible', timeout: 8000 });
+          break;
+        } catch (e) {
+          if (attempt === 3) throw e;
+        }
+      }
       await page.keyboard.press('Enter');
     };
     await pick('demo-mixture');

@@ -14,7 +14,7 @@ const missing = codeServerMissing();
 function listZip(file: string): Promise<{ name: string; size: number }[]> {
   return new Promise((resolve, reject) => {
     yauzl.open(file, { lazyEntries: true }, (err, zip) => {
-      if (err || !zip) return reject(err);
+      if (err || !zip) return reject(err ?? new Error(`${file} could not be opened as a zip`));
       const out: { name: string; size: number }[] = [];
       zip.on('entry', (e: yauzl.Entry) => {
         out.push({ name: e.fileName, size: e.uncompressedSize });

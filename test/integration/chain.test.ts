@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CancelledError, UserError, type Mode, type SolveEvent } from '../../src/engine/api';
-import { loadTeam } from '../../src/engine/chain/team';
+import { loadTeam } from '../../src/engine/index';
 import { readPreset } from '../../src/engine/chain/presets';
 import { buildRoleMessages, slotMarker, type Role } from '../../src/engine/chain/prompts';
 import { latentRollout } from '../../src/engine/chain/rollout';
@@ -210,7 +210,7 @@ test('clear errors: unknown preset, unknown model, missing link, link of the wro
     })),
     (e: unknown) => e instanceof UserError && e.code === 'link-mismatch' && /outer\.safetensors/.test(e.message) && /hidden 96/.test(e.message),
   );
-  await assert.rejects(load(writePreset((p) => (p.outerLinks['expert->learner'] = { file: '../../etc/passwd' }))), /outside the model folder/);
+  await assert.rejects(load(writePreset((p) => (p.outerLinks['expert->learner'] = { file: '../../etc/passwd' }))), /leaves the model folder/);
   await assert.rejects(load(writePreset((p) => (p.models['tiny-llama'] = { repo: '../escape' }))), /not a Hugging Face repository id/);
   const tokDir = tempDir();
   await assert.rejects(

@@ -66,6 +66,7 @@ test('plain output: progress lines on stderr, the code (or the answer) on stdout
   assert.match(err, /planner -> critic: 4 latent vectors/);
   assert.match(err, /^done in .* on cpu at int4/m);
   // Not a terminal: no cursor movement.
+  // eslint-disable-next-line no-control-regex -- the escape code is what this checks
   assert.doesNotMatch(err, /\x1b\[K/);
 });
 
@@ -73,6 +74,7 @@ test('on a terminal the status line is redrawn in place and cleared before the c
   const { code, io } = await solve(['Write add(a, b).', ...DEMO], captureIo(true));
   assert.equal(code, 0);
   // Redraws are throttled, but the last step of each rollout is always drawn.
+  // eslint-disable-next-line no-control-regex -- the escape codes are what this checks
   assert.match(io.err(), /\r\x1b\[K {2}round 1\/2 {2}planner {2}latent step \[#{20}\] 4\/4\r\x1b\[K {2}planner: 4 latent steps/);
   assert.ok(!io.out().includes('\x1b'), 'escape codes leaked into stdout');
 });

@@ -10,8 +10,8 @@ import { mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/pro
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, test } from 'node:test';
-import { DownloadError } from '../../src/runtime/models/download';
-import { ModelStore } from '../../src/runtime/models/store';
+import { DownloadError } from '../../src/runtime/store/download';
+import { ModelStore } from '../../src/runtime/store/store';
 import { ensureCliBuilt, runCli, startCli } from '../support/cli';
 import { FakeHub, type FakeFile } from '../support/fake-hub';
 import { tempDir } from '../support/paths';

@@ -8,9 +8,9 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { DownloadError } from '../../src/runtime/models/download';
-import { bundledOrtVersion, cudaPackage, installCudaSupport } from '../../src/runtime/models/cuda-install';
-import { probeCuda } from '../../src/runtime/providers';
+import { DownloadError } from '../../src/runtime/store/download';
+import { bundledOrtVersion, cudaPackage, installCudaSupport } from '../../src/runtime/store/cuda-install';
+import { probeCuda } from '../../src/runtime/process/providers';
 import { tempDir } from '../support/paths';
 import { torchZip } from '../support/pt-writer';
 
@@ -73,7 +73,8 @@ test('a package that does not match its listed SHA-512 is deleted and nothing is
   const bindingDirectory = tempDir();
   const downloadDirectory = tempDir();
   served = Buffer.from(nupkg);
-  served[served.length >> 1] ^= 0xff;
+  const middle = served.length >> 1;
+  served.writeUInt8(served.readUInt8(middle) ^ 0xff, middle);
   try {
     await assert.rejects(
       installCudaSupport({ bindingDirectory, downloadDirectory, feed, platform: 'linux', arch: 'x64' }),

@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { SeededRandom } from '../../src/engine/model/sampling';
+import { SeededRandom } from '../../src/engine/random';
 import { ensureCliBuilt, runCli, RUNTIME_BUNDLE, type CliRun } from '../support/cli';
 import { REPO, STORIES, tempDir } from '../support/paths';
 import { encodeStateDictPickle, encodeTorchSave, tensor, writeTorchSave } from '../support/pt-writer';
@@ -394,7 +394,7 @@ test(`mutated JSON-RPC frames to a real runtime: it stays up and answers (seed $
   let exited: string | undefined;
   child.on('exit', (code, signal) => (exited = `exit ${code} ${signal ?? ''}`));
   let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   // An independent parser: this test must not trust the reader it checks.
   let buffer = Buffer.alloc(0);
   const answers = new Map<unknown, unknown>();
@@ -421,7 +421,7 @@ test(`mutated JSON-RPC frames to a real runtime: it stays up and answers (seed $
     const b = Buffer.from(body);
     return Buffer.concat([Buffer.from(`Content-Length: ${b.length}\r\n\r\n`), b]);
   };
-  const write = (bytes: Buffer) => child.stdin!.write(bytes);
+  const write = (bytes: Buffer) => child.stdin.write(bytes);
   const answered = async (id: string, timeoutMs: number) => {
     const deadline = Date.now() + timeoutMs;
     while (!answers.has(id) && !exited && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));

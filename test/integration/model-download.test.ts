@@ -7,9 +7,9 @@ import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, test } from 'node:test';
-import { DownloadError, downloadFile, proxyForUrl } from '../../src/runtime/models/download';
-import { resolveHubConfig, validateRepoFilePath, validateRepoId } from '../../src/runtime/models/hub';
-import { globToRegExp, ModelStore, type PullProgress } from '../../src/runtime/models/store';
+import { DownloadError, downloadFile, proxyForUrl } from '../../src/runtime/store/download';
+import { resolveHubConfig, validateRepoFilePath, validateRepoId } from '../../src/runtime/store/hub';
+import { globToRegExp, ModelStore, type PullProgress } from '../../src/runtime/store/store';
 import { FakeHub, sha256Hex, type FakeFile } from '../support/fake-hub';
 
 const REPO = 'acme/tiny-model';
@@ -448,8 +448,8 @@ test('HTTPS through a CONNECT proxy from HTTPS_PROXY; NO_PROXY bypasses it', asy
     assert.equal(sha256Hex(await readFile(join(result.directory, 'model.safetensors'))), sha256Hex(weights));
     const hubHost = new URL(secureHub.endpoint).host;
     const cdnHost = new URL(secureHub.cdnOrigin).host;
-    assert.ok(proxy.tunnels.includes(hubHost), `no tunnel to the hub: ${proxy.tunnels}`);
-    assert.ok(proxy.tunnels.includes(cdnHost), `no tunnel to the CDN: ${proxy.tunnels}`);
+    assert.ok(proxy.tunnels.includes(hubHost), `no tunnel to the hub: ${proxy.tunnels.join(', ')}`);
+    assert.ok(proxy.tunnels.includes(cdnHost), `no tunnel to the CDN: ${proxy.tunnels.join(', ')}`);
     assert.ok(secureHub.requests.filter((r) => r.server === 'hub').every((r) => r.authorization === 'Bearer hf_proxy_token'));
 
     const tunnelsBefore = proxy.tunnels.length;

@@ -7,15 +7,8 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
-import {
-  bf16Round,
-  f16BitsToF32,
-  f16Round,
-  f32ToBf16Bits,
-  f32ToF16Bits,
-  writeSafetensors,
-  writeShardedSafetensors,
-} from '../../src/engine/model/synthetic/safetensors-writer';
+import { f32ToBf16Bits, f32ToF16Bits, writeSafetensors, writeShardedSafetensors } from '../../src/engine/model/synthetic/safetensors-writer';
+import { bf16Round, f16BitsToF32, f16Round } from '../support/safetensors-read';
 import { argmax, referenceRunner, writeTinyHfModel, type Family, type TinyModel, type TinyModelSpec } from '../support/tiny-hf';
 import { asStoredInGguf, dequantizeQ4_0, permuteRopeRows, quantizeQ4_0, writeGguf } from '../support/gguf';
 import { disposeLlama, llamaGreedy } from '../support/llamacpp';

@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SolveEvent, SolveRequest } from '../../src/engine/api';
 import type { SyntheticSpec } from '../../src/engine/chain/presets';
-import { loadTeam } from '../../src/engine/chain/team';
+import { loadTeam } from '../../src/engine/index';
 import { DecoderModel } from '../../src/engine/model/decoder';
 import { ensureSyntheticModel } from '../../src/engine/model/synthetic';
 import { REPO, tempDir } from '../support/paths';
@@ -24,7 +24,7 @@ const families: Record<string, SyntheticSpec> = {
   qwen3_5: {
     family: 'qwen3_5', hiddenSize: 64, intermediateSize: 176, numLayers: 4, numHeads: 4, numKvHeads: 2, headDim: 32, vocabSize: 512, seed: 43, maxPositionEmbeddings: 4096,
     qwen3_5: { fullAttentionInterval: 2 },
-  } as SyntheticSpec,
+  },
 };
 
 function maxDiff(a: Float32Array, b: Float32Array): number {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError, type SolveEvent } from '../../src/engine/api';
-import { loadTeam } from '../../src/engine/chain/team';
+import { loadTeam } from '../../src/engine/index';
 import { latentRollout } from '../../src/engine/chain/rollout';
 import { convChannels } from '../../src/engine/model/config';
 import { DecoderModel } from '../../src/engine/model/decoder';

@@ -5,11 +5,11 @@
 // this machine; the shapes differ, the files, families and flow are the release's.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { Template } from '@huggingface/jinja';
 import type { SolveEvent } from '../../src/engine/api';
-import { loadTeam } from '../../src/engine/chain/team';
+import { loadTeam } from '../../src/engine/index';
 import { buildRoleMessages } from '../../src/engine/chain/prompts';
 import { HfTokenizer } from '../../src/engine/tokenizer/hf';
 import { runModelsCommand } from '../../src/cli/models';
@@ -72,10 +72,22 @@ interface Solved {
 }
 
 /** Loads the pulled team, solves in latent mode, checks what every style must show. */
+/** Compiled graphs with an inner link built in (one run per latent step, on GPU providers). */
+function graphsWithLatentHead(): Set<string> {
+  const root = join(cacheDirectory, 'graphs');
+  if (!existsSync(root)) return new Set();
+  const folders = readdirSync(root, { withFileTypes: true }).filter((e) => e.isDirectory() && !e.name.includes('.building-'));
+  return new Set(folders.filter((e) => readFileSync(join(root, e.name, 'model.onnx')).includes('next_embeds')).map((e) => e.name));
+}
+
 async function solve(preset: string, modelsDirectory: string, rounds: number, finalAgent: string): Promise<Solved> {
+  const before = graphsWithLatentHead();
   const team = await loadTeam(preset, { device: 'cpu', modelsDirectory, cacheDirectory });
   try {
     assert.deepEqual(team.warnings, [], 'no provider fallback while loading');
+    // On the CPU the inner links run as their own sessions: no graph carries one (the GPU path is in webgpu.test.ts).
+    const added = [...graphsWithLatentHead()].filter((k) => !before.has(k));
+    assert.deepEqual(added, [], 'no CPU graph holds a second copy of an inner link');
     const events: SolveEvent[] = [];
     const result = await team.solve({ task: TASK, language: 'python', mode: 'latent', rounds, latentSteps: M, maxNewTokens: 4, temperature: 0.2, topP: 0.95, seed: 1 }, (e) => events.push(e));
     assert.equal(result.rounds, rounds);

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError, type SolveEvent } from '../../src/engine/api';
-import { loadTeam } from '../../src/engine/chain/team';
+import { loadTeam } from '../../src/engine/index';
 import { readPreset, reposOf } from '../../src/engine/chain/presets';
 import { runModelsCommand } from '../../src/cli/models';
 import { FakeHub } from '../support/fake-hub';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { SolveEvent } from '../../src/engine/api';
 import { readPreset } from '../../src/engine/chain/presets';
 import { retryContinuation } from '../../src/engine/chain/prompts';
-import { loadTeam } from '../../src/engine/chain/team';
+import { loadTeam } from '../../src/engine/index';
 import { DecoderModel } from '../../src/engine/model/decoder';
 import { ensureSyntheticModel } from '../../src/engine/model/synthetic';
 import { HfTokenizer } from '../../src/engine/tokenizer/hf';

@@ -10,13 +10,13 @@ import { createMessageConnection, StreamMessageReader, StreamMessageWriter } fro
 import type { SolveEvent } from '../../src/protocol/events';
 import type { InitializeResult, LoadTeamResult, SolveEventNotification } from '../../src/protocol/rpc';
 import { validateInitializeResult, validateLoadTeamResult, validateSolveEvent, validateSolveResult } from '../../src/protocol/validate';
-import { ProviderChooser } from '../../src/runtime/providers';
-import { serveRuntime } from '../../src/runtime/server';
+import { ProviderChooser } from '../../src/runtime/process/providers';
+import { serveRuntime } from '../../src/runtime/process/server';
 import { REPO, tempDir } from '../support/paths';
 
 const HOME = tempDir('rmas-runtime-');
 const ENV = { ...process.env, RECURSIVEMAS_MODELS: join(HOME, 'models'), RECURSIVEMAS_CACHE: join(HOME, 'cache') };
-const ENTRY = ['--import', 'tsx', 'src/runtime/main.ts'];
+const ENTRY = ['--import', 'tsx', 'src/runtime/process/main.ts'];
 // One test runs the server in this process; its engine reads the cache folder from here.
 process.env.RECURSIVEMAS_CACHE = ENV.RECURSIVEMAS_CACHE;
 
@@ -206,7 +206,7 @@ test('a solve streams its events in order over two rounds and returns the result
   assert.ok(roundStarts[0]! < roundEnds[0]! && roundEnds[0]! < roundStarts[1]! && roundStarts[1]! < roundEnds[1]!);
 
   // Round 1: planner -> critic -> solver think in latent space (4 steps each) and hand off.
-  const round1 = events.slice(roundStarts[0]!, roundEnds[0]! + 1);
+  const round1 = events.slice(roundStarts[0], roundEnds[0]! + 1);
   const starts = round1.filter((e) => e.type === 'agent-start').map((e) => e.type === 'agent-start' && `${e.agent}:${e.action}`);
   assert.deepEqual(starts, ['planner:latent', 'critic:latent', 'solver:latent']);
   const steps = round1.filter((e) => e.type === 'latent-step');
@@ -215,7 +215,7 @@ test('a solve streams its events in order over two rounds and returns the result
   const handoffs = round1.filter((e) => e.type === 'handoff').map((e) => e.type === 'handoff' && `${e.from}->${e.to}:${e.vectors}`);
   assert.deepEqual(handoffs, ['planner->critic:4', 'critic->solver:4', 'solver->planner:4']);
   // Round 2 ends with the solver decoding tokens.
-  const round2 = events.slice(roundStarts[1]!, roundEnds[1]! + 1);
+  const round2 = events.slice(roundStarts[1], roundEnds[1]! + 1);
   assert.ok(round2.some((e) => e.type === 'agent-start' && e.agent === 'solver' && e.action === 'decode'));
   assert.ok(round2.some((e) => e.type === 'token'));
   const final = events.find((e) => e.type === 'answer');
@@ -261,14 +261,14 @@ test('an explicit device that cannot work is refused with the reason', async () 
   assert.equal(res.error?.code, -32001);
   assert.equal(res.error?.data.kind, 'user');
   assert.equal(res.error?.data.code, 'device-unavailable');
-  assert.match(res.error!.message, /CUDA was requested but cannot be used here: .*not installed/);
+  assert.match(res.error.message, /CUDA was requested but cannot be used here: .*not installed/);
   assert.match(res.error?.data.action, /auto|cpu/);
 });
 
 test('a missing model is a user error naming the pull command', async () => {
   const res = await rt.call('solve', solveParams('needs-models', { team: 'sequential-light-code' }));
   assert.equal(res.error?.data.code, 'model-missing', JSON.stringify(res.error));
-  assert.match(res.error!.data.action, /recursivemas models pull sequential-light-code/);
+  assert.match(res.error.data.action, /recursivemas models pull sequential-light-code/);
 });
 
 test('cancel mid-round rejects as cancelled within one model step, and the next solve works', async () => {
@@ -318,7 +318,7 @@ test('malformed messages are rejected with an error and a log, and the runtime k
   assert.equal((await rt.response('old')).error?.code, -32600);
   const unknown = await rt.response('unknown');
   assert.equal(unknown.error?.code, -32601);
-  assert.match(unknown.error!.message, /unknown method "make\/coffee"/);
+  assert.match(unknown.error.message, /unknown method "make\/coffee"/);
   const bad = await rt.response('bad-solve');
   assert.equal(bad.error?.code, -32602);
   assert.equal(bad.error?.data.kind, 'invalid');
@@ -359,9 +359,9 @@ function spawnParent(runtimeStdin: 'pipe' | 'inherit'): { parent: ChildProcess; 
     setInterval(() => {}, 1000);`;
   const parent = spawn(process.execPath, ['-e', script], { env: ENV, stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
-  parent.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  parent.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const runtimePid = new Promise<number>((resolve, reject) => {
-    parent.stdout!.setEncoding('utf8').once('data', (d: string) => {
+    parent.stdout.setEncoding('utf8').once('data', (d: string) => {
       const pid = Number(d.trim());
       // Wait for the runtime's start line so it is really up before the parent dies.
       const started = Date.now();
@@ -403,7 +403,7 @@ test('a provider that probes fine but fails to create a session falls back to th
   const providers = new ProviderChooser({ probes: { cuda: async () => ({ available: true }), webgpu: async () => ({ available: false, reason: 'no adapter' }) } });
   const toServer = new PassThrough();
   const toClient = new PassThrough();
-  const { server } = serveRuntime({ input: toServer, output: toClient }, { engine: () => import('../../src/engine/chain/team'), providers });
+  const { server } = serveRuntime({ input: toServer, output: toClient }, { engine: async () => (await import('../../src/engine/index')).createEngine(), providers });
   const client = createMessageConnection(new StreamMessageReader(toClient), new StreamMessageWriter(toServer));
   const events: SolveEventNotification[] = [];
   client.onNotification('solve/event', (p: SolveEventNotification) => void events.push(p));

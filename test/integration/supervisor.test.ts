@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { build } from 'esbuild';
 import type { SolveEvent } from '../../src/protocol/events';
 import type { SolveParams } from '../../src/protocol/rpc';
-import { RuntimeError, RuntimeSupervisor, type RuntimeLogEntry, type RuntimeState, type SupervisorOptions } from '../../src/runtime/supervisor';
+import { RuntimeError, RuntimeSupervisor, type RuntimeLogEntry, type RuntimeState, type SupervisorOptions } from '../../src/runtime/client/supervisor';
 import { REPO, tempDir } from '../support/paths';
 
 const HOME = tempDir('rmas-supervisor-');
@@ -247,7 +247,7 @@ test('the supervisor runs the esbuild bundle of the runtime as well as the sourc
   const dir = mkdtempSync(join(REPO, 'tmp', 'runtime-bundle-'));
   try {
     await build({
-      entryPoints: [join(REPO, 'src/runtime/main.ts')],
+      entryPoints: [join(REPO, 'src/runtime/process/main.ts')],
       outfile: join(dir, 'runtime.mjs'),
       bundle: true,
       platform: 'node',

@@ -2,7 +2,8 @@
 // llama.cpp's convert_hf_to_gguf.py does, so llama.cpp can serve as an independent oracle.
 // Written from the GGUF spec and ggml's block layouts; tensors are streamed one at a time.
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { f16BitsToF32, f16Round, f32ToF16Bits, listModelTensors, readStoredTensor } from '../../src/engine/model/synthetic/safetensors-writer';
+import { f32ToF16Bits } from '../../src/engine/model/synthetic/safetensors-writer';
+import { f16BitsToF32, f16Round, listModelTensors, readStoredTensor } from './safetensors-read';
 import { headDimOf, storedTensorName, type TinyModel } from './tiny-hf';
 
 export type GgufWeightType = 'F32' | 'F16' | 'Q4_0';
@@ -108,8 +109,8 @@ function writeKv(out: Bytes, key: string, v: KvValue): void {
     case Kv.ARRAY:
       out.u32(v.itemType);
       out.u64(v.value.length);
-      if (v.itemType === Kv.STRING) for (const s of v.value as string[]) out.str(s);
-      else for (const n of v.value as number[]) out.i32(n);
+      if (v.itemType === Kv.STRING) for (const s of v.value) out.str(s);
+      else for (const n of v.value) out.i32(n);
       break;
   }
 }
@@ -422,7 +423,7 @@ function metadata(model: TinyModel, want: GgufWeightType): [string, KvValue][] {
   const eosName: string = model.tokenizerConfig.eos_token;
   kv.push(['tokenizer.ggml.eos_token_id', u32(model.specialTokens[eosName] ?? configEos[0])]);
   const pad = model.tokenizerConfig.pad_token;
-  if (typeof pad === 'string' && model.specialTokens[pad] !== undefined) kv.push(['tokenizer.ggml.padding_token_id', u32(model.specialTokens[pad]!)]);
+  if (typeof pad === 'string' && model.specialTokens[pad] !== undefined) kv.push(['tokenizer.ggml.padding_token_id', u32(model.specialTokens[pad])]);
   kv.push(['tokenizer.ggml.add_bos_token', { type: Kv.BOOL, value: model.bosId !== null && spec.family !== 'qwen2' && spec.family !== 'qwen3' }]);
   if (typeof model.tokenizerConfig.chat_template === 'string') kv.push(['tokenizer.chat_template', str(model.tokenizerConfig.chat_template)]);
   return kv;

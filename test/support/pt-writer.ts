@@ -14,7 +14,7 @@
 //   a data descriptor after each entry, then the central directory and zip64 end records.
 import { writeFileSync } from 'node:fs';
 import { crc32 } from '../../src/engine/links/torch-file';
-import type { DType } from '../../src/engine/links/torch-file';
+import type { DType } from '../../src/engine/dtype';
 import { f32ToBf16Bits, f32ToF16Bits } from '../../src/engine/model/synthetic/safetensors-writer';
 
 // ---------------------------------------------------------------------------------------------
@@ -91,7 +91,7 @@ export function storage(dtype: DType, values: ArrayLike<number>, location?: stri
 /** A contiguous tensor with its own storage. */
 export function tensor(dtype: DType, shape: number[], values: ArrayLike<number>, extra: Partial<PtTensor> = {}): PtTensor {
   const n = shape.reduce((a, b) => a * b, 1);
-  if (values.length !== n) throw new Error(`tensor of shape [${shape}] needs ${n} values, got ${values.length}`);
+  if (values.length !== n) throw new Error(`tensor of shape [${shape.join(',')}] needs ${n} values, got ${values.length}`);
   return { storage: storage(dtype, values), shape, ...extra };
 }
 

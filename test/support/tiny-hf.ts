@@ -1,9 +1,40 @@
-// Test tooling: the generated checkpoints (re-exported from the engine, which ships them for demo
-// teams) and an independent float64 reference forward pass of the Hugging Face architecture to
-// check engines and converters against.
-import { headDimOf, type TinyModel } from '../../src/engine/model/synthetic/hf-checkpoint';
+// Test tooling: the generated checkpoints (the engine writes them from a spec, for demo teams),
+// with the values they stored read back, and an independent float64 reference forward pass of the
+// Hugging Face architecture to check engines and converters against.
+import { headDimOf, writeHfCheckpoint, type CheckpointSpec, type GeneratedCheckpoint } from '../../src/engine/model/synthetic/hf-checkpoint';
+import { listModelTensors, readStoredTensor } from './safetensors-read';
 
 export * from '../../src/engine/model/synthetic/hf-checkpoint';
+export { QWEN05B_SHAPE, QWEN35_08B_SHAPE } from './shapes';
+
+export interface TinyModelSpec extends CheckpointSpec {
+  /**
+   * Read the stored values back into `tensors`. Defaults to true up to 64M parameters; larger
+   * models (QWEN05B_SHAPE) are left in their files and `tensors` stays empty.
+   */
+  keepTensors?: boolean;
+}
+
+export interface TinyModel extends GeneratedCheckpoint {
+  spec: TinyModelSpec;
+  // Tests read whichever keys the family wrote.
+  config: any;
+  tokenizerConfig: any;
+  /** Values as STORED (after bf16/f16 rounding), by stored name (see storedTensorName); empty when keepTensors is false. */
+  tensors: Map<string, { shape: number[]; data: Float32Array }>;
+}
+
+export async function writeTinyHfModel(dir: string, spec: TinyModelSpec): Promise<TinyModel> {
+  const { keepTensors, ...checkpoint } = spec;
+  const written = await writeHfCheckpoint(dir, checkpoint);
+  const stored = listModelTensors(dir);
+  const parameters = [...stored.values()].reduce((sum, t) => sum + t.shape.reduce((a, b) => a * b, 1), 0);
+  const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
+  if (keepTensors ?? parameters <= 64 * 1024 * 1024) {
+    for (const [name, info] of stored) tensors.set(name, { shape: info.shape, data: readStoredTensor(info) });
+  }
+  return { ...written, spec, tensors };
+}
 
 // ---------------------------------------------------------------------------------------------
 // Reference forward pass (float64, Hugging Face semantics: rotate-half RoPE, GQA, SwiGLU)
@@ -119,18 +150,18 @@ export function referenceRunner(model: TinyModel): { step(id: number): Float32Ar
         for (let t = 0; t < e.length; t++) {
           const w = e[t]! / z;
           const vv = vCache[l]![t]!;
-          for (let d = 0; d < hd; d++) attn[h * hd + d] += w * vv[kvh * hd + d]!;
+          for (let d = 0; d < hd; d++) attn[h * hd + d]! += w * vv[kvh * hd + d]!;
         }
       }
       const o = matVec(get(p + 'self_attn.o_proj.weight'), H, nH * hd, attn);
-      for (let i = 0; i < H; i++) x[i] += o[i]!;
+      for (let i = 0; i < H; i++) x[i]! += o[i]!;
       const xn2 = Float64Array.from(x);
       rmsNorm(xn2, get(p + 'post_attention_layernorm.weight'), eps);
       const g = matVec(get(p + 'mlp.gate_proj.weight'), I, H, xn2);
       const u = matVec(get(p + 'mlp.up_proj.weight'), I, H, xn2);
       for (let i = 0; i < I; i++) g[i] = (g[i]! / (1 + Math.exp(-g[i]!))) * u[i]!;
       const d = matVec(get(p + 'mlp.down_proj.weight'), H, I, g);
-      for (let i = 0; i < H; i++) x[i] += d[i]!;
+      for (let i = 0; i < H; i++) x[i]! += d[i]!;
     }
     rmsNorm(x, get('model.norm.weight'), eps);
     pos++;

@@ -42,7 +42,7 @@ test('transformers 4: top-level rope_theta and rope_scaling (rope_type or legacy
   const { config } = await read({ ...llama, rope_theta: 500_000, rope_scaling: { ...LLAMA3, rope_type: 'llama3' }, torch_dtype: 'bfloat16' });
   assert.equal(config.ropeTheta, 500_000);
   assert.deepEqual(config.ropeScaling, LLAMA3_PARSED);
-  assert.equal(config.storedDType, 'bfloat16');
+  assert.equal(config.storedDType, 'bf16');
   const legacy = await read({ ...llama, rope_theta: 10_000, rope_scaling: { type: 'linear', factor: 2 } });
   assert.deepEqual(legacy.config.ropeScaling, { type: 'linear', factor: 2 });
   const none = await read({ ...llama, rope_theta: 10_000, rope_scaling: null });
@@ -53,7 +53,7 @@ test('transformers 5: flat rope_parameters (default and llama3), dtype; rope_par
   const flat = await read({ ...llama, rope_parameters: { rope_type: 'default', rope_theta: 123_456 }, dtype: 'float16' });
   assert.equal(flat.config.ropeTheta, 123_456);
   assert.equal(flat.config.ropeScaling, undefined);
-  assert.equal(flat.config.storedDType, 'float16');
+  assert.equal(flat.config.storedDType, 'f16');
   const scaled = await read({ ...llama, rope_parameters: { ...LLAMA3, rope_type: 'llama3', rope_theta: 500_000 } });
   assert.deepEqual(scaled.config.ropeScaling, LLAMA3_PARSED);
   assert.equal(scaled.config.ropeTheta, 500_000);
@@ -132,7 +132,7 @@ test('text_config nesting: the 4B-it multimodal wrapper, sparse as transformers 
   assert.deepEqual(config.slidingAttention!.sliding.slice(0, 6), [true, true, true, true, true, false]);
   assert.equal(config.attentionScale, 1 / 16);
   assert.deepEqual(config.eosTokenIds, [1, 106]);
-  assert.equal(config.storedDType, 'bfloat16');
+  assert.equal(config.storedDType, 'bf16');
   await refused({ model_type: 'gemma3', text_config: { ...gemmaText, hidden_size: undefined } }, /\(text_config\) is missing the key "hidden_size"/);
 });
 

@@ -75,7 +75,7 @@ test('LinearAttention gated_delta matches the gated delta rule, fewer key heads 
   const past = wave(hv * dk * dv, 0.11, 3);
   const decay = Float32Array.from(wave(T * hv, 0.7), (x) => -Math.abs(x) - 0.05);
   const beta = Float32Array.from(wave(T * hv, 1.3), (x) => 1 / (1 + Math.exp(-x)));
-  const feeds = Object.fromEntries([q, k, v, past, decay, beta].map((data, i) => [names[i]!, new ort.Tensor('float32', data, dims[i]!)]));
+  const feeds = Object.fromEntries([q, k, v, past, decay, beta].map((data, i) => [names[i]!, new ort.Tensor('float32', data, dims[i])]));
   const result = await session.run(feeds);
   const ref = gatedDeltaReference(q, k, v, decay, beta, past, T, hk, hv, dk, dv);
   assert.ok(maxDiff(result.out!.data as Float32Array, ref.out) < 1e-5, `output differs by ${maxDiff(result.out!.data as Float32Array, ref.out)}`);

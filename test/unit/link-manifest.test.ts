@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../../src/engine/api';
-import { parseAdapterConfig, parseInnerLinkConfig, parseOuterLinkConfig, resolveInside, type OuterLinkEntry } from '../../src/engine/links/manifest';
+import { parseAdapterConfig, parseInnerLinkConfig, parseOuterLinkConfig, type OuterLinkEntry } from '../../src/engine/links/manifest';
+import { resolveInside } from '../../src/engine/safe-path';
 import { tempDir } from '../support/paths';
 
 const SRC = 'outerlink_config.json';

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { acquireLock, LockBusyError, tryLock } from '../../src/runtime/models/lock';
+import { acquireLock, LockBusyError, tryLock } from '../../src/runtime/store/lock';
 import { tempDir } from '../support/paths';
 
 const dir = tempDir('rmas-lock-');

@@ -9,7 +9,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../../src/engine/api';
 import { PyDict, TensorRef, unpickle } from '../../src/engine/links/pickle';
-import { readTorchStateDict, StridedTensor, type DType } from '../../src/engine/links/torch-file';
+import { readTorchStateDict } from '../../src/engine/links/torch-file';
+import { StridedTensor, type DType } from '../../src/engine/tensor';
 import { tempDir } from '../support/paths';
 import {
   encodeStateDictPickle,
@@ -22,7 +23,7 @@ import {
   writeTorchSave,
   type PtTensor,
 } from '../support/pt-writer';
-import { bf16BitsToF32, f16BitsToF32 } from '../../src/engine/model/synthetic/safetensors-writer';
+import { bf16BitsToF32, f16BitsToF32 } from '../support/safetensors-read';
 
 const dir = tempDir('rmas-pt-');
 let fileCounter = 0;
@@ -360,7 +361,9 @@ test('headers claiming more bytes than the file holds, cut files and corrupt dat
   await refused(patchCentralSize(bytes, 'archive/data.pkl', 0x7fff0000), /claims 2147418112 bytes/);
   await refused(bytes.slice(0, Math.floor(bytes.length * 0.7)), /not a readable zip archive/);
   const flipped = Buffer.from(bytes);
-  flipped[flipped.indexOf(Buffer.from(storage('f32', [1, 2, 3, 4]).bytes))] ^= 0x40;
+  const storageAt = flipped.indexOf(Buffer.from(storage('f32', [1, 2, 3, 4]).bytes));
+  assert.ok(storageAt >= 0, 'the storage bytes are in the file');
+  flipped.writeUInt8(flipped.readUInt8(storageAt) ^ 0x40, storageAt);
   await refused(flipped, /CRC-32/);
 });
 

@@ -35,6 +35,12 @@ test('top-p keeps the smallest set whose probability exceeds p', () => {
   assert.ok(new Set(Array.from({ length: 2000 }, () => wide.sample(logits))).has(2));
 });
 
+test('a top-p below 1/vocabulary over equal logits still picks the most likely token', () => {
+  // Every probability (1/6) is under the top-p cutoff (1 - p) / (n - 1) = 0.198, so no token qualifies.
+  const s = new Sampler({ temperature: 1, topP: 0.01, seed: 5 });
+  assert.equal(s.sample(new Float32Array(6).fill(0.5)), 0);
+});
+
 test('sampling frequencies follow the softmax', () => {
   const two = Float32Array.from([0, Math.log(3)]); // p = 0.25, 0.75
   const s = new Sampler({ temperature: 1, seed: 5 });

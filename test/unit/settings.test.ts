@@ -96,10 +96,10 @@ describe('manifest', () => {
     const props = manifestProperties();
     assert.equal(Object.keys(props).length, Object.keys(SETTING_SPECS).length);
     for (const [key, p] of Object.entries(props)) {
-      assert.ok(typeof p.markdownDescription === 'string' && (p.markdownDescription as string).length > 20, `${key} is described`);
+      assert.ok(typeof p.markdownDescription === 'string' && (p.markdownDescription).length > 20, `${key} is described`);
       if (p.type === 'integer' || p.type === 'number') {
         assert.ok(typeof p.minimum === 'number' && typeof p.maximum === 'number', `${key} has a range`);
-        assert.ok((p.default as number) >= (p.minimum as number) && (p.default as number) <= (p.maximum as number), `${key} default in range`);
+        assert.ok((p.default as number) >= (p.minimum) && (p.default as number) <= (p.maximum), `${key} default in range`);
       }
       if (p.enum) assert.ok((p.enum as string[]).includes(p.default as string), `${key} default is a choice`);
     }

@@ -110,7 +110,7 @@ test('solve params: the contract passes, optional fields are checked when presen
   accepted(validateSolveParams({ ...goodSolve, context: undefined }));
   assert.deepEqual(issues(validateSolveParams({ ...goodSolve, seed: -1, threads: 1.5 })), [
     `params.seed: expected a whole number from 0 to ${Number.MAX_SAFE_INTEGER}, got -1`,
-    `params.threads: expected a whole number from 0 to ${LIMITS.maxThreads}, got 1.5`,
+    `params.threads: expected a whole number from 0 to ${LIMITS.threads.max}, got 1.5`,
   ]);
 });
 
@@ -122,7 +122,7 @@ test('solve params: every bad or missing field is listed, including limits and u
       language: 3,
       mode: 'telepathy',
       rounds: 0,
-      latentSteps: LIMITS.maxLatentSteps + 1,
+      latentSteps: LIMITS.latentSteps.max + 1,
       maxNewTokens: 1.5,
       temperature: -1,
       topP: 0,
@@ -136,16 +136,16 @@ test('solve params: every bad or missing field is listed, including limits and u
     'params.language: expected a string, got 3',
     'params.team: is required',
     'params.mode: expected one of "latent", "text", "single", got "telepathy"',
-    `params.rounds: expected a whole number from 1 to ${LIMITS.maxRounds}, got 0`,
-    `params.latentSteps: expected a whole number from 0 to ${LIMITS.maxLatentSteps}, got ${LIMITS.maxLatentSteps + 1}`,
-    `params.maxNewTokens: expected a whole number from 1 to ${LIMITS.maxNewTokens}, got 1.5`,
+    `params.rounds: expected a whole number from 1 to ${LIMITS.rounds.max}, got 0`,
+    `params.latentSteps: expected a whole number from 1 to ${LIMITS.latentSteps.max}, got ${LIMITS.latentSteps.max + 1}`,
+    `params.maxNewTokens: expected a whole number from 1 to ${LIMITS.maxNewTokens.max}, got 1.5`,
     'params.temperature: expected a number from 0 to 10, got -1',
     'params.topP: must be above 0, got 0',
     'params.device: expected one of "auto", "cpu", "webgpu", "cuda", got "gpu"',
     'params.colour: is not a known field',
   ]);
-  const long = issues(validateSolveParams({ ...goodSolve, task: 'x'.repeat(LIMITS.maxTaskChars + 1) }));
-  assert.deepEqual(long, [`params.task: must have at most ${LIMITS.maxTaskChars} characters, got ${LIMITS.maxTaskChars + 1}`]);
+  const long = issues(validateSolveParams({ ...goodSolve, task: 'x'.repeat(LIMITS.taskChars + 1) }));
+  assert.deepEqual(long, [`params.task: must have at most ${LIMITS.taskChars} characters, got ${LIMITS.taskChars + 1}`]);
   assert.deepEqual(issues(validateSolveParams([goodSolve])), ['params: expected an object, got an array of 1']);
 });
 
@@ -162,7 +162,7 @@ test('expectValid returns the value or throws a ProtocolError listing the issues
 test('the other requests, results and notifications', () => {
   accepted(validateInitializeParams({ clientName: 'vscode' }));
   accepted(validateInitializeParams({ clientName: 'cli', threads: 4, modelsDirectory: '/m' }));
-  assert.deepEqual(issues(validateInitializeParams({ clientName: 'x', threads: -1 })), [`params.threads: expected a whole number from 0 to ${LIMITS.maxThreads}, got -1`]);
+  assert.deepEqual(issues(validateInitializeParams({ clientName: 'x', threads: -1 })), [`params.threads: expected a whole number from 0 to ${LIMITS.threads.max}, got -1`]);
   accepted(
     validateInitializeResult({
       runtimeVersion: '0.1.0',

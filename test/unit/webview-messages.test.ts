@@ -30,17 +30,18 @@ describe('webview -> host validation', () => {
 
   test('rejects unknown kinds, missing or wrong fields, and non-objects, saying why', () => {
     const bad: [unknown, RegExp][] = [
-      [null, /not an object/],
-      [[{ type: 'ready' }], /not an object/],
-      [{ type: 'eval', code: 'x' }, /unknown webview message type "eval"/],
-      [{ type: 'action', action: 'deleteFile', id: 's1' }, /"action" has the wrong type/],
-      [{ type: 'action', action: 'copy' }, /"id" is missing/],
-      [{ type: 'action', action: 'copy', id: '' }, /"id"/],
-      [{ type: 'ready', solveId: 3, lastSeq: 0 }, /"solveId"/],
-      [{ type: 'ready', solveId: null, lastSeq: -1 }, /"lastSeq"/],
-      [{ type: 'fix', fix: 'rm -rf' }, /"fix"/],
-      [{ type: 'error', message: 'x'.repeat(30_000) }, /"message"/],
-      [{ type: 'constructor' }, /unknown webview message type/],
+      [null, /^invalid message:\n {2}message: expected an object, got null$/],
+      [[{ type: 'ready' }], /message: expected an object, got an array of 1/],
+      [{ type: 'eval', code: 'x' }, /message\.type: expected one of ready, action, fix, rerun, error, got "eval"/],
+      [{ type: 'action', action: 'deleteFile', id: 's1' }, /message\.action: expected one of "insertAtCursor", .*got "deleteFile"/],
+      [{ type: 'action', action: 'copy' }, /message\.id: is required/],
+      [{ type: 'action', action: 'copy', id: '' }, /message\.id: must not be empty/],
+      [{ type: 'action', action: 'copy', id: 's1', path: '/etc' }, /message\.path: is not a known field/],
+      [{ type: 'ready', solveId: 3, lastSeq: 0 }, /message\.solveId: expected a string, got 3/],
+      [{ type: 'ready', solveId: null, lastSeq: -1 }, /message\.lastSeq: expected a whole number of at least 0, got -1/],
+      [{ type: 'fix', fix: 'rm -rf' }, /message\.fix: expected one of "download-models"/],
+      [{ type: 'error', message: 'x'.repeat(30_000) }, /message\.message: must have at most 20000 characters/],
+      [{ type: 'constructor' }, /message\.type: expected one of/],
     ];
     for (const [m, why] of bad) {
       const r = checkWebviewMessage(m);

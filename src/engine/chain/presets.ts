@@ -6,8 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { UserError, type PresetSummary, type Style } from '../api';
 import { HF_FAMILIES } from '../model/families/index';
 import { parsePromptSet, type PromptSet, type Role } from './prompts';
-import type { Qwen35Options } from '../model/synthetic/qwen3_5-checkpoint';
-import type { TinyModelSpec } from '../model/synthetic/hf-checkpoint';
+import type { SyntheticSpec } from '../model/synthetic';
+import type { LinkFileSource } from '../links/manifest';
 
 /** Where a model comes from. */
 export type ModelSource =
@@ -23,32 +23,11 @@ export type ModelSource =
   | { path: string }
   | { generated: SyntheticSpec };
 
-export interface SyntheticSpec {
-  family: 'llama' | 'qwen2' | 'qwen3' | 'mistral' | 'gemma3' | 'qwen3_5';
-  hiddenSize: number;
-  intermediateSize: number;
-  numLayers: number;
-  numHeads: number;
-  numKvHeads: number;
-  vocabSize: number;
-  seed: number;
-  headDim?: number;
-  maxPositionEmbeddings?: number;
-  tieWordEmbeddings?: boolean;
-  /** Qwen3.5's linear-attention shapes and layout (synthetic/qwen3_5-checkpoint.ts). */
-  qwen3_5?: Qwen35Options;
-  /** transformers 4 or 5 file layout, and Gemma 3's shape options (synthetic/hf-checkpoint.ts). */
-  layout?: TinyModelSpec['layout'];
-  gemma3?: TinyModelSpec['gemma3'];
-}
+export type { SyntheticSpec };
 
 /** Where a link's weights come from. */
 export type LinkSource =
-  /** A file inside a model folder or repository (.pt or .safetensors). */
-  | { file: string; repo?: string }
-  /** Resolved through the released manifests (innerlink_config.json / outerlink_config.json). */
-  | { manifest: 'inner'; task: string }
-  | { manifest: 'outer'; repo: string; key: string; task: string }
+  | LinkFileSource
   | { trainingFree: true }
   /** Random weights generated with a seed, for demo teams. */
   | { generated: number };
@@ -236,6 +215,24 @@ export function unsupportedFamilies(preset: Pick<TeamPreset, 'models'>): string[
   const out = new Set<string>();
   for (const m of Object.values(preset.models)) if ('repo' in m && m.family && !Object.hasOwn(HF_FAMILIES, m.family)) out.add(m.family);
   return [...out];
+}
+
+/** The ordered pairs a style passes messages along. */
+export function messagePairs(preset: Pick<TeamPreset, 'agents' | 'style'>, rounds: number): [string, string][] {
+  const by = (role: string) => preset.agents.filter((a) => a.role === role).map((a) => a.name);
+  const pairs: [string, string][] = [];
+  if (preset.style === 'sequential') {
+    const [p, c, s] = [by('planner')[0]!, by('critic')[0]!, by('solver')[0]!];
+    pairs.push([p, c], [c, s]);
+    if (rounds > 1) pairs.push([s, p]);
+  } else {
+    const hub = preset.style === 'mixture' ? by('summarizer')[0]! : by('learner')[0]!;
+    for (const e of by('expert')) {
+      pairs.push([e, hub]);
+      if (rounds > 1) pairs.push([hub, e]);
+    }
+  }
+  return pairs;
 }
 
 export function reposOf(preset: TeamPreset): string[] {

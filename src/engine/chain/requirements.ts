@@ -6,9 +6,10 @@ import { stat } from 'node:fs/promises';
 import { freemem } from 'node:os';
 import { join } from 'node:path';
 import type { Device, Precision } from '../api';
+import type { DecoderConfig } from '../model/config';
 import { readHfConfig } from '../model/hf';
-import { bytesPerWeight, estimateMemory } from '../model/memory';
-import { unsupportedFamilies, type TeamPreset } from './presets';
+import { bytesPerWeight, estimateMemory, linkBytes, type MemoryEstimate } from '../model/memory';
+import { messagePairs, unsupportedFamilies, type TeamPreset } from './presets';
 
 export interface TeamRequirements {
   /** Bytes still to download (bf16 weights), from the model cards; 0 when everything is here. */
@@ -55,4 +56,38 @@ export async function teamRequirements(
   for (const family of unsupportedFamilies(preset)) blockers.push(`the ${family} model family`);
   const availableBytes = options.availableMemoryBytes ?? freemem();
   return { downloadBytes, memoryBytes, precision: options.precision, exact, availableBytes, fits: memoryBytes <= availableBytes, blockers };
+}
+
+export interface TeamMemory {
+  /** One entry per model: agents sharing a checkpoint share its weights. */
+  models: { key: string; estimate: MemoryEstimate }[];
+  /** Every inner link and every outer link the style passes messages along. */
+  linkBytes: number;
+  totalBytes: number;
+}
+
+/** The memory a loaded team needs, from its models' configurations (what the loader checks before reading weights). */
+export function teamMemory(
+  preset: Pick<TeamPreset, 'agents' | 'style'>,
+  configs: ReadonlyMap<string, DecoderConfig>,
+  options: { precision: Precision; device?: Device; contextTokens?: number },
+): TeamMemory {
+  const contextTokens = options.contextTokens ?? CONTEXT_TOKENS;
+  const configOf = (key: string): DecoderConfig => {
+    const config = configs.get(key);
+    if (!config) throw new Error(`teamMemory: no configuration for the model "${key}"`);
+    return config;
+  };
+  const widthOf = (agent: string): number => {
+    const a = preset.agents.find((x) => x.name === agent);
+    if (!a) throw new Error(`teamMemory: no agent named "${agent}"`);
+    return configOf(a.model).hiddenSize;
+  };
+  // Agents take turns and drop their KV cache after their turn, so one cache per model.
+  const models = [...configs].map(([key, config]) => ({ key, estimate: estimateMemory(config, options.precision, contextTokens, { device: options.device }) }));
+  let links = 0;
+  for (const a of preset.agents) links += linkBytes('inner', configOf(a.model).hiddenSize, configOf(a.model).hiddenSize);
+  for (const [from, to] of messagePairs(preset, 2)) links += linkBytes('outer', widthOf(from), widthOf(to));
+  const totalBytes = models.reduce((sum, m) => sum + m.estimate.totalBytes, 0) + links;
+  return { models, linkBytes: links, totalBytes };
 }

@@ -3,10 +3,10 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../api';
-import type { LinkSource } from '../chain/presets';
-import { insideFolder, SafetensorsFile } from '../model/safetensors';
+import { SafetensorsFile } from '../model/safetensors';
+import { joinInside } from '../safe-path';
 import type { NamedTensor } from './link';
-import { parseInnerLinkConfig, parseOuterLinkConfig } from './manifest';
+import { parseInnerLinkConfig, parseOuterLinkConfig, type LinkFileSource } from './manifest';
 import { readTorchStateDict } from './torch-file';
 
 export async function readLinkFile(path: string): Promise<Map<string, NamedTensor>> {
@@ -53,16 +53,16 @@ async function innerLinkFile(folder: string, task: string): Promise<string> {
 }
 
 export async function loadLinkTensors(
-  source: Exclude<LinkSource, { trainingFree: true } | { generated: number }>,
+  source: LinkFileSource,
   ctx: { modelFolder: string; modelsDirectory: string; preset: string },
 ): Promise<{ tensors: Map<string, NamedTensor>; file: string }> {
   const repoFolder = (repo: string) => join(ctx.modelsDirectory, ...repo.split('/'));
   let file: string;
   if ('file' in source) {
     const folder = source.repo ? repoFolder(source.repo) : ctx.modelFolder;
-    file = insideFolder(folder, source.file, `team preset ${ctx.preset}`);
+    file = joinInside(folder, source.file, `team preset ${ctx.preset}`);
   } else if (source.manifest === 'inner') {
-    file = insideFolder(ctx.modelFolder, await innerLinkFile(ctx.modelFolder, source.task), ctx.modelFolder);
+    file = joinInside(ctx.modelFolder, await innerLinkFile(ctx.modelFolder, source.task), ctx.modelFolder);
   } else {
     const folder = repoFolder(source.repo);
     const manifest = join(folder, 'outerlink_config.json');
@@ -71,7 +71,7 @@ export async function loadLinkTensors(
     if (!entry) {
       throw new UserError(`${manifest} has no outer link "${source.key}" for the task "${source.task}" (it has ${entries.map((e) => e.key).join(', ')}).`, 'link-mismatch');
     }
-    file = insideFolder(folder, entry.file, manifest);
+    file = joinInside(folder, entry.file, manifest);
   }
   return { tensors: await readLinkFile(file), file };
 }

@@ -6,7 +6,8 @@ import { extname } from 'node:path';
 import { UserError } from '../api';
 import { SafetensorsFile } from '../model/safetensors';
 import { readOnnxInitializers } from '../onnx/read';
-import { decodeContiguous, readTorchStateDict, StridedTensor, type DType, type LoadedTensor } from './torch-file';
+import { decodeContiguous, StridedTensor, type DType, type LoadedTensor } from '../tensor';
+import { readTorchStateDict } from './torch-file';
 
 export interface InspectRow {
   name: string;

@@ -4,6 +4,7 @@
 //   outer (outer_ln_res_adapter):  ln_target( proj2( gelu( proj1( ln_source(x) ) ) ) + residual_proj(x) )
 //   training-free:                 rescale( x M ) with M from a ridge fit (or identity), rows rescaled
 //                                  to the target embedding table's mean norm.
+import { createHash } from 'node:crypto';
 import * as ort from 'onnxruntime-node';
 import { UserError, type Device } from '../api';
 import { DataType, GraphBuilder } from '../onnx/graph';
@@ -64,7 +65,10 @@ export function checkLinkTensors(kind: LinkKind, tensors: Map<string, NamedTenso
     want('post_ln.weight', [d], 'the model width');
     want('post_ln.bias', [d], 'the model width');
   } else {
-    const hidden = shape('proj1.weight')[0]!;
+    const [hidden] = shape('proj1.weight');
+    if (hidden === undefined) {
+      throw new UserError(`${e.source}: proj1.weight is a scalar, but an outer RecursiveLink's proj1.weight is a [hidden, ${e.dIn}] matrix. This file is not an outer link.`, 'link-mismatch');
+    }
     want('ln_source.weight', [e.dIn], "the sender's width");
     want('ln_source.bias', [e.dIn], "the sender's width");
     want('proj1.weight', [hidden, e.dIn], "input width = the sender's hidden size");
@@ -89,16 +93,18 @@ class LinkGraph {
   constructor(
     readonly g: GraphBuilder,
     private readonly tensors: Map<string, NamedTensor>,
+    /** Prefix of the initializers' names, so the link can share a graph with a decoder. */
+    private readonly scope: string,
   ) {}
 
   param(name: string): string {
     const t = this.tensors.get(name)!;
-    return this.g.initializer(name, DataType.FLOAT, t.shape, t.data);
+    return this.g.initializer(`${this.scope}${name}`, DataType.FLOAT, t.shape, t.data);
   }
 
   linear(x: string, prefix: string): string {
     const w = this.tensors.get(`${prefix}.weight`)!;
-    const wt = this.g.initializer(`${prefix}.weight.t`, DataType.FLOAT, [w.shape[1]!, w.shape[0]!], transposed(w));
+    const wt = this.g.initializer(`${this.scope}${prefix}.weight.t`, DataType.FLOAT, [w.shape[1]!, w.shape[0]!], transposed(w));
     return this.g.op('Add', [this.g.op('MatMul', [x, wt]), this.param(`${prefix}.bias`)]);
   }
 
@@ -114,6 +120,43 @@ class LinkGraph {
   }
 }
 
+/**
+ * A link's computation as graph nodes: built into the link's own session, or into an agent's
+ * decoder graph after its last hidden state (the inner link), so that a latent step is one run.
+ * `key` identifies the weights, for the graph cache.
+ */
+export interface LinkComputation {
+  key: string;
+  /** Adds the link's nodes to `g`, mapping `x` ([..., dIn]) to the returned value ([..., dOut]). */
+  append(g: GraphBuilder, x: string, scope: string): string;
+}
+
+function weightsKey(kind: string, parts: [string, NamedTensor][]): string {
+  const hash = createHash('sha256').update(kind);
+  for (const [name, t] of parts) {
+    hash.update(`${name}:${t.shape.join('x')};`);
+    hash.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+  }
+  return hash.digest('hex').slice(0, 24);
+}
+
+/** A trained link's computation (names and shapes checked first), for its own session or a decoder graph. */
+export function linkComputation(kind: LinkKind, tensors: Map<string, NamedTensor>, e: LinkExpectation): LinkComputation {
+  checkLinkTensors(kind, tensors, e);
+  return {
+    key: weightsKey(kind, REQUIRED[kind].map((name) => [name, tensors.get(name)!])),
+    append(g, x, scope) {
+      const lg = new LinkGraph(g, tensors, scope);
+      if (kind === 'inner') {
+        const h = lg.linear(lg.gelu(lg.linear(lg.layerNorm(x, 'pre_ln'), 'proj1')), 'proj2');
+        return lg.layerNorm(g.op('Add', [x, h]), 'post_ln');
+      }
+      const h = lg.linear(lg.gelu(lg.linear(lg.layerNorm(x, 'ln_source'), 'proj1')), 'proj2');
+      return lg.layerNorm(g.op('Add', [h, lg.linear(x, 'residual_proj')]), 'ln_target');
+    },
+  };
+}
+
 export class RecursiveLink {
   private constructor(
     readonly kind: LinkKind | 'training-free',
@@ -121,23 +164,15 @@ export class RecursiveLink {
     readonly dOut: number,
     private readonly session: ort.InferenceSession,
     readonly device: Device,
+    /**
+     * The key of the weights (LinkComputation.key): a decoder graph built with this link as its
+     * latent head carries the same key. Only the key is kept: the weights live in the session.
+     */
+    readonly key: string,
   ) {}
 
   static async fromTensors(kind: LinkKind, tensors: Map<string, NamedTensor>, e: LinkExpectation, device: Device, threads?: number): Promise<RecursiveLink> {
-    checkLinkTensors(kind, tensors, e);
-    const g = new GraphBuilder();
-    const lg = new LinkGraph(g, tensors);
-    const x = g.input('x', DataType.FLOAT, ['n', e.dIn]);
-    let y: string;
-    if (kind === 'inner') {
-      const h = lg.linear(lg.gelu(lg.linear(lg.layerNorm(x, 'pre_ln'), 'proj1')), 'proj2');
-      y = lg.layerNorm(g.op('Add', [x, h]), 'post_ln');
-    } else {
-      const h = lg.linear(lg.gelu(lg.linear(lg.layerNorm(x, 'ln_source'), 'proj1')), 'proj2');
-      y = lg.layerNorm(g.op('Add', [h, lg.linear(x, 'residual_proj')]), 'ln_target');
-    }
-    g.bindOutput(y, 'y', DataType.FLOAT, ['n', e.dOut]);
-    return RecursiveLink.fromGraph(kind, g, e.dIn, e.dOut, device, threads);
+    return RecursiveLink.fromComputation(kind, linkComputation(kind, tensors, e), e.dIn, e.dOut, device, threads);
   }
 
   /**
@@ -146,19 +181,23 @@ export class RecursiveLink {
    */
   static async trainingFree(map: Float32Array | null, dIn: number, dOut: number, targetNorm: number, device: Device, threads?: number): Promise<RecursiveLink> {
     if (!map && dIn !== dOut) throw new UserError(`An identity link cannot map width ${dIn} to ${dOut}.`, 'link-mismatch');
-    const g = new GraphBuilder();
-    const x = g.input('x', DataType.FLOAT, ['n', dIn]);
-    const mapped = map ? g.op('MatMul', [x, g.initializer('map', DataType.FLOAT, [dIn, dOut], map)]) : x;
-    const norm = g.op('Max', [g.op('ReduceL2', [mapped], { axes: [-1], keepdims: 1 }), g.scalarF32(1e-12)]);
-    const y = g.op('Mul', [g.op('Div', [mapped, norm]), g.scalarF32(targetNorm)]);
-    g.bindOutput(y, 'y', DataType.FLOAT, ['n', dOut]);
-    return RecursiveLink.fromGraph('training-free', g, dIn, dOut, device, threads);
+    const computation: LinkComputation = {
+      key: weightsKey(`training-free ${dIn}x${dOut} ${targetNorm}`, map ? [['map', { shape: [dIn, dOut], data: map }]] : []),
+      append(g, x, scope) {
+        const mapped = map ? g.op('MatMul', [x, g.initializer(`${scope}map`, DataType.FLOAT, [dIn, dOut], map)]) : x;
+        const norm = g.op('Max', [g.op('ReduceL2', [mapped], { axes: [-1], keepdims: 1 }), g.scalarF32(1e-12)]);
+        return g.op('Mul', [g.op('Div', [mapped, norm]), g.scalarF32(targetNorm)]);
+      },
+    };
+    return RecursiveLink.fromComputation('training-free', computation, dIn, dOut, device, threads);
   }
 
-  private static async fromGraph(kind: RecursiveLink['kind'], g: GraphBuilder, dIn: number, dOut: number, device: Device, threads?: number): Promise<RecursiveLink> {
-    const bytes = g.finish(`recursive-link-${kind}`);
-    const { session, device: used } = await createSession(bytes, device, threads);
-    return new RecursiveLink(kind, dIn, dOut, session, used);
+  private static async fromComputation(kind: RecursiveLink['kind'], computation: LinkComputation, dIn: number, dOut: number, device: Device, threads?: number): Promise<RecursiveLink> {
+    const g = new GraphBuilder();
+    const x = g.input('x', DataType.FLOAT, ['n', dIn]);
+    g.bindOutput(computation.append(g, x, ''), 'y', DataType.FLOAT, ['n', dOut]);
+    const { session, device: used } = await createSession(g.finish(`recursive-link-${kind}`), device, threads);
+    return new RecursiveLink(kind, dIn, dOut, session, used, computation.key);
   }
 
   /** Maps `count` row vectors ([count * dIn]) to [count * dOut]. */

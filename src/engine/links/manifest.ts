@@ -6,9 +6,16 @@
 // The exact field names of every release are not documented, so reasonable variants are accepted
 // (listed below); a shape that matches none is refused with an error naming the file. File names
 // from manifests are untrusted: they must be plain relative names that stay inside the folder.
-import { existsSync, realpathSync } from 'node:fs';
-import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { UserError } from '../api';
+import { checkFileName } from '../safe-path';
+
+/** Link weights read from files: one named file, or one the released manifests name. */
+export type LinkFileSource =
+  /** A file inside a model folder or repository (.pt or .safetensors). */
+  | { file: string; repo?: string }
+  /** Resolved through the released manifests (innerlink_config.json / outerlink_config.json). */
+  | { manifest: 'inner'; task: string }
+  | { manifest: 'outer'; repo: string; key: string; task: string };
 
 export interface OuterLinkEntry {
   key: string;
@@ -49,43 +56,6 @@ function first(obj: Json, fields: string[]): [string, unknown] | undefined {
 function keysOf(obj: Json): string {
   const keys = Object.keys(obj);
   return keys.length ? keys.map((k) => JSON.stringify(k)).join(', ') : 'no keys';
-}
-
-/**
- * Checks a file name taken from a manifest: relative, forward slashes, no "." or ".." segments,
- * no drive letters or control characters.
- */
-export function checkFileName(file: unknown, source: string): string {
-  if (typeof file !== 'string' || file.length === 0 || file.length > 255) throw bad(source, `the file name ${JSON.stringify(file)} is not a usable name`);
-  const shown = JSON.stringify(file);
-  if (isAbsolute(file) || file.startsWith('/') || /^[A-Za-z]:/.test(file) || file.includes('\\')) {
-    throw new UserError(`${source} names the file ${shown}, an absolute or Windows-style path outside the model folder; it was refused.`, 'model-invalid');
-  }
-  if (/[\u0000-\u001f]/.test(file)) throw new UserError(`${source} names a file with control characters; it was refused.`, 'model-invalid');
-  if (file.split('/').some((s) => s === '..' || s === '.' || s === '')) {
-    throw new UserError(`${source} names the file ${shown}, which leaves the model folder; it was refused.`, 'model-invalid');
-  }
-  return file;
-}
-
-/** `folder`/`file` after checking that it stays inside `folder` (also through symbolic links). */
-export function resolveInside(folder: string, file: string): string {
-  checkFileName(file, `The file name "${file}"`);
-  const root = resolve(folder);
-  const target = resolve(join(root, file));
-  const inside = (base: string, p: string) => {
-    const rel = relative(base, p);
-    return rel !== '' && !rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel);
-  };
-  if (!inside(root, target)) throw new UserError(`The file "${file}" lies outside ${folder}; it was refused.`, 'model-invalid');
-  if (existsSync(target)) {
-    const realRoot = realpathSync(root);
-    const realTarget = realpathSync(target);
-    if (!inside(realRoot, realTarget)) {
-      throw new UserError(`${target} is a link to ${realTarget}, outside ${folder}; it was refused.`, 'model-invalid');
-    }
-  }
-  return target;
 }
 
 function dim(entry: Json, fields: string[], what: string, where: string, source: string): number {

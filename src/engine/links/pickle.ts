@@ -6,7 +6,7 @@
 // StorageRef). Any other global, or any opcode that could instantiate arbitrary classes
 // (INST, OBJ, NEWOBJ, EXT*), is refused with an error naming it and the file.
 import { UserError } from '../api';
-import type { DType } from './torch-file';
+import type { DType } from '../dtype';
 
 export class PyTuple {
   constructor(readonly items: PyValue[]) {}
@@ -97,7 +97,8 @@ const REBUILD_PARAMETER = 'torch._utils._rebuild_parameter';
 function resolveGlobal(module: string, name: string, source: string): PyGlobal {
   const qualified = `${module}.${name}`;
   if (qualified === ORDERED_DICT || qualified === REBUILD_TENSOR || qualified === REBUILD_PARAMETER) return new PyGlobal(module, name);
-  if (module === 'torch' && Object.hasOwn(STORAGE_DTYPES, name)) return new PyStorageType(name, STORAGE_DTYPES[name]!);
+  const storageDtype = module === 'torch' && Object.hasOwn(STORAGE_DTYPES, name) ? STORAGE_DTYPES[name] : undefined;
+  if (storageDtype) return new PyStorageType(name, storageDtype);
   throw new UserError(
     `${source} refers to the Python global "${qualified}", which a PyTorch weights file never needs; the file was refused without running anything from it (it may be malicious).`,
     'model-invalid',
@@ -464,13 +465,13 @@ class Machine {
         if (a.length !== 6 && a.length !== 7) throw this.fail(`_rebuild_tensor_v2 gets ${a.length} arguments`, at);
         const [storage, offset, size, stride, requiresGrad, hooks] = a;
         if (!(storage instanceof StorageRef)) throw this.fail(`_rebuild_tensor_v2 gets a ${kindOf(storage!)} instead of a storage`, at);
-        const shape = intTuple(size!, 'size', this, at);
-        const strides = intTuple(stride!, 'stride', this, at);
+        const shape = intTuple(size, 'size', this, at);
+        const strides = intTuple(stride, 'stride', this, at);
         if (shape.length !== strides.length) throw this.fail(`a tensor has ${shape.length} sizes but ${strides.length} strides`, at);
-        if (!isIndex(offset!)) throw this.fail('a tensor has an invalid storage offset', at);
+        if (!isIndex(offset)) throw this.fail('a tensor has an invalid storage offset', at);
         if (typeof requiresGrad !== 'boolean') throw this.fail('requires_grad is not a bool', at);
         if (hooks !== null && !(hooks instanceof PyDict)) throw this.fail('backward_hooks is not a dict', at);
-        return new TensorRef(storage, offset as number, shape, strides, requiresGrad, false);
+        return new TensorRef(storage, offset, shape, strides, requiresGrad, false);
       }
       case REBUILD_PARAMETER: {
         // (data, requires_grad, backward_hooks)
@@ -495,7 +496,7 @@ class Machine {
     // Keys name zip entries (data/<key>): keep them to plain names.
     if (typeof key !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(key)) throw this.fail(`a storage key ${JSON.stringify(key)} is not a plain name`, at);
     if (typeof location !== 'string') throw this.fail('a storage location is not a string', at);
-    if (!isIndex(numel!)) throw this.fail('a storage size is not a valid count', at);
+    if (!isIndex(numel)) throw this.fail('a storage size is not a valid count', at);
     const known = this.storages.get(key);
     if (known) {
       if (known.type.dtype !== type.dtype || known.numel !== numel) {
@@ -503,20 +504,20 @@ class Machine {
       }
       return known;
     }
-    const ref = new StorageRef(type, key, location, numel as number);
+    const ref = new StorageRef(type, key, location, numel);
     this.storages.set(key, ref);
     return ref;
   }
 }
 
-function isIndex(v: PyValue): boolean {
+function isIndex(v: PyValue | undefined): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
 
-function intTuple(v: PyValue, what: string, m: { fail(what: string, at?: number): UserError }, at: number): number[] {
+function intTuple(v: PyValue | undefined, what: string, m: { fail(what: string, at?: number): UserError }, at: number): number[] {
   const items = v instanceof PyTuple ? v.items : null;
   if (!items || items.length > MAX_DIMS || !items.every(isIndex)) throw m.fail(`a tensor ${what} is not a tuple of non-negative integers`, at);
-  return items as number[];
+  return items;
 }
 
 /** Dict keys: strings and numbers compare by value, as in Python; other objects by identity. */

@@ -8,7 +8,7 @@ import { GraphBuilder } from '../onnx/graph';
 import { defaultCacheDirectory } from '../paths';
 import type { Checkpoint } from './checkpoint';
 import { builderFor } from './families/index';
-import type { GraphOptions, Precision } from './families/base';
+import type { GraphOptions, LatentHead, Precision } from './families/base';
 import type { Device } from '../api';
 
 /** Bump when the emitted graph changes, so cached graphs are rebuilt. */
@@ -25,17 +25,20 @@ export interface BuiltGraph {
 
 export async function buildDecoderGraph(
   checkpoint: Checkpoint,
-  options: { precision: Precision; cacheDirectory?: string; device?: Device },
+  options: { precision: Precision; cacheDirectory?: string; device?: Device; latentHead?: LatentHead },
 ): Promise<BuiltGraph> {
   // A GPU provider multiplies fp16 weights in fp16; the CPU provider gets them widened (see GraphOptions).
-  const graphOptions: GraphOptions = options.precision === 'fp16' && options.device && options.device !== 'cpu' ? { fp16MatMuls: true } : {};
+  const graphOptions: GraphOptions = {
+    ...(options.precision === 'fp16' && options.device && options.device !== 'cpu' ? { fp16MatMuls: true } : {}),
+    ...(options.latentHead ? { latentHead: options.latentHead } : {}),
+  };
   const started = performance.now();
   const cacheRoot = join(options.cacheDirectory ?? defaultCacheDirectory(), 'graphs');
   await mkdir(cacheRoot, { recursive: true });
   const hashes = [];
   for (const file of checkpoint.contentFiles) hashes.push(await hashFile(file, cacheRoot));
   const key = createHash('sha256')
-    .update(JSON.stringify({ GRAPH_VERSION, precision: options.precision, hashes, ...graphOptions }))
+    .update(JSON.stringify({ GRAPH_VERSION, precision: options.precision, hashes, fp16MatMuls: graphOptions.fp16MatMuls, latentHead: graphOptions.latentHead?.key }))
     .digest('hex')
     .slice(0, 24);
   const folder = join(cacheRoot, key);
@@ -66,14 +69,15 @@ export async function buildDecoderGraph(
 async function hashFile(path: string, cacheRoot: string): Promise<string> {
   const info = await stat(path);
   const memoPath = join(cacheRoot, 'file-hashes.json');
-  const memo = await readFile(memoPath, 'utf8').then((t) => JSON.parse(t) as Record<string, string>, () => ({} as Record<string, string>));
+  const memo = await readFile(memoPath, 'utf8').then((t) => JSON.parse(t) as Record<string, string>, (): Record<string, string> => ({}));
   const id = `${resolve(path)}|${info.size}|${info.mtimeMs}`;
-  if (memo[id]) return memo[id]!;
+  if (memo[id]) return memo[id];
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path, { highWaterMark: 4 << 20 })) hash.update(chunk as Buffer);
-  memo[id] = hash.digest('hex');
+  const digest = hash.digest('hex');
+  memo[id] = digest;
   const tmp = `${memoPath}.${process.pid}.tmp`;
   await writeFile(tmp, JSON.stringify(memo));
   await rename(tmp, memoPath);
-  return memo[id]!;
+  return digest;
 }

@@ -1,7 +1,7 @@
 // A checkpoint reduced to what the graph builder needs: the decoder description and weights under
 // Hugging Face tensor names (model.layers.{i}.self_attn.q_proj.weight, ...), read one at a time.
 import type { DecoderConfig } from './config';
-import type { FloatDType } from './dtype';
+import type { FloatDType } from '../dtype';
 
 export interface WeightSource {
   has(name: string): boolean;

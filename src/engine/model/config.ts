@@ -1,7 +1,11 @@
 // The decoder description every family is reduced to, and how Hugging Face config.json maps onto it.
 import { UserError } from '../api';
+import { TORCH_FLOAT_DTYPES, type FloatDType } from '../dtype';
 
-export type FamilyName = 'llama' | 'qwen2' | 'qwen3' | 'mistral' | 'llama2c' | 'qwen3_5' | 'gemma3';
+/** The Hugging Face families the engine builds: the one list (builders, presets, generated checkpoints). */
+export const HF_FAMILY_NAMES = ['llama', 'qwen2', 'qwen3', 'mistral', 'gemma3', 'qwen3_5'] as const;
+export type HfFamilyName = (typeof HF_FAMILY_NAMES)[number];
+export type FamilyName = HfFamilyName | 'llama2c';
 
 export type RopeScaling =
   | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositionEmbeddings: number }
@@ -49,7 +53,7 @@ export interface DecoderConfig {
   bosTokenId?: number;
   eosTokenIds: number[];
   /** The weights' dtype as config.json states it (`dtype` in transformers 5, `torch_dtype` before). */
-  storedDType?: 'float32' | 'float16' | 'bfloat16';
+  storedDType?: FloatDType;
   /** Hybrid decoders (Qwen3.5): which layers are Gated DeltaNet layers, and their shapes. */
   linearAttention?: LinearAttentionConfig;
   /** Rotated dimensions per head when RoPE is partial (Qwen3.5: head_dim * partial_rotary_factor). */
@@ -166,7 +170,7 @@ export function parseLlamaLikeConfig(family: FamilyName, r: ConfigReader, source
 /** `dtype` (transformers 5) or `torch_dtype` (transformers 4), when it names a float type we read. */
 export function readStoredDType(r: ConfigReader): DecoderConfig['storedDType'] {
   const v = r.raw('dtype') ?? r.raw('torch_dtype');
-  return v === 'float32' || v === 'float16' || v === 'bfloat16' ? v : undefined;
+  return typeof v === 'string' && Object.hasOwn(TORCH_FLOAT_DTYPES, v) ? TORCH_FLOAT_DTYPES[v as keyof typeof TORCH_FLOAT_DTYPES] : undefined;
 }
 
 export type RopeLayerType = 'full_attention' | 'sliding_attention';

@@ -9,30 +9,57 @@ import { buildDecoderGraph } from './build';
 import { convChannels, type DecoderConfig } from './config';
 import { EmbeddingTable } from './embedding';
 import { openCheckpoint } from './hf';
+import type { LatentHead } from './families/base';
+import { dirname, join } from 'node:path';
 
 export interface LoadModelOptions {
   precision?: Precision;
   device?: Device;
   threads?: number;
   cacheDirectory?: string;
+  /** An agent's inner link, built into the graph so that a latent step is one run (see GraphOptions). */
+  latentHead?: LatentHead;
 }
 
 /**
  * One sequence's decoder state: per layer either its keys and values (growing with the sequence) or,
  * for a linear-attention layer, a conv state and a recurrent state (fixed size, zeros at start).
+ * On a GPU provider the tensors stay in device memory between steps (`onDevice`): JavaScript holds
+ * opaque handles and never reads them.
  */
 export class DecoderState {
-  past: Record<string, ort.Tensor>;
+  private pastTensors: Record<string, ort.Tensor>;
   length = 0;
   constructor(
     private readonly config: DecoderConfig,
     past?: Record<string, ort.Tensor>,
+    readonly onDevice = false,
   ) {
-    this.past = past ?? emptyPast(config);
+    this.pastTensors = past ?? emptyPast(config);
+    for (const t of Object.values(this.pastTensors)) holdDeviceTensor(t);
+  }
+  /** The state tensors, by graph input name. */
+  get past(): Readonly<Record<string, ort.Tensor>> {
+    return this.pastTensors;
+  }
+  /** Puts a step's output in place of `name`, freeing the old device tensor once no state holds it. */
+  replace(name: string, tensor: ort.Tensor): void {
+    const old = this.pastTensors[name];
+    holdDeviceTensor(tensor);
+    this.pastTensors[name] = tensor;
+    if (old) dropDeviceTensor(old);
+  }
+  /**
+   * Frees this state's device memory (a no-op for host tensors, which the garbage collector frees).
+   * Device tensors are not collected: a state on a GPU provider must be released when done.
+   */
+  release(): void {
+    for (const t of Object.values(this.pastTensors)) dropDeviceTensor(t);
+    this.pastTensors = emptyPast(this.config);
+    this.length = 0;
   }
   reset(): void {
-    this.past = emptyPast(this.config);
-    this.length = 0;
+    this.release();
   }
   /**
    * This state as it is now, for continuing twice from one point (prefix reuse). O(1): forward
@@ -40,13 +67,16 @@ export class DecoderState {
    * them is safe; a linear-attention layer's running state is captured exactly at this length.
    */
   snapshot(): DecoderState {
-    const copy = new DecoderState(this.config, { ...this.past });
+    const copy = new DecoderState(this.config, { ...this.pastTensors }, this.onDevice);
     copy.length = this.length;
     return copy;
   }
-  /** Whether truncated() works: only keys and values are per position; a running state is not. */
+  /**
+   * Whether truncated() works: only keys and values are per position (a running state is not), and
+   * only host memory can be cut (device tensors are not readable from JavaScript).
+   */
   get truncatable(): boolean {
-    return !this.config.linearAttention?.isLinear.some(Boolean);
+    return !this.onDevice && !this.config.linearAttention?.isLinear.some(Boolean);
   }
   /** A copy holding only the first `length` positions (positions never depend on later ones). */
   truncated(length: number): DecoderState {
@@ -64,6 +94,25 @@ export class DecoderState {
     copy.length = length;
     return copy;
   }
+}
+
+// Device tensors are opaque handles whose memory the garbage collector never frees (measured on
+// WebGPU: leaked buffers grew memory and slowed steps 5x), and snapshots share them: count holders.
+const deviceHolders = new WeakMap<ort.Tensor, number>();
+
+function holdDeviceTensor(t: ort.Tensor): void {
+  if (t.location === 'gpu-buffer') deviceHolders.set(t, (deviceHolders.get(t) ?? 0) + 1);
+}
+
+function dropDeviceTensor(t: ort.Tensor): void {
+  if (t.location !== 'gpu-buffer') return;
+  const left = (deviceHolders.get(t) ?? 1) - 1;
+  if (left > 0) {
+    deviceHolders.set(t, left);
+    return;
+  }
+  deviceHolders.delete(t);
+  t.dispose();
 }
 
 /** [past input, present output] names of every state tensor the graph carries. */
@@ -101,6 +150,11 @@ export interface ForwardResult {
   logits: Float32Array;
   /** [count, hidden]: post-final-norm hidden states of the new positions. */
   hidden: Float32Array;
+  /**
+   * With `next`, on a graph with a latent head: the next latent step's input embedding ([1, 1, H]),
+   * where the provider keeps it (device memory on a GPU). Pass it to forwardNext.
+   */
+  next?: ort.Tensor;
 }
 
 export interface StepTiming {
@@ -112,6 +166,8 @@ export class DecoderModel {
   /** Time spent inside session.run versus the whole forward call, for benchmarks. */
   readonly timing: StepTiming = { runMs: 0, totalMs: 0 };
   private readonly stateNames: [string, string][];
+  /** Whether the session keeps the state outputs in device memory (GPU providers). */
+  readonly stateOnDevice: boolean;
 
   private constructor(
     readonly source: string,
@@ -122,38 +178,66 @@ export class DecoderModel {
     readonly precision: Precision,
     readonly warnings: string[],
     readonly graphPath: string,
+    /** The key of the inner link built into the graph, if any (see LoadModelOptions.latentHead). */
+    readonly latentHeadKey?: string,
   ) {
     this.stateNames = stateNames(config);
+    this.stateOnDevice = device !== 'cpu';
   }
 
   static async load(path: string, options: LoadModelOptions = {}): Promise<DecoderModel> {
     const precision = options.precision ?? 'fp32';
     const checkpoint = await openCheckpoint(path);
     try {
-      const built = await buildDecoderGraph(checkpoint, { precision, cacheDirectory: options.cacheDirectory, device: options.device });
+      const built = await buildDecoderGraph(checkpoint, { precision, cacheDirectory: options.cacheDirectory, device: options.device, latentHead: options.latentHead });
       // An int4 model's lookups read int8 rows: its own classifier is coarser than that.
-      const embedding = await EmbeddingTable.load(checkpoint, { int8: precision === 'int4' });
-      const { session, device, warnings } = await createSession(built.modelPath, options.device ?? 'cpu', options.threads);
-      return new DecoderModel(path, checkpoint.config, embedding, session, device, precision, warnings, built.modelPath);
+      const embedding = await EmbeddingTable.load(checkpoint, { int8: precision === 'int4', int8File: join(dirname(built.modelPath), 'embedding.int8') });
+      const deviceOutputs = [...stateNames(checkpoint.config).map(([, present]) => present), ...(options.latentHead ? ['next_embeds'] : [])];
+      const { session, device, warnings } = await createSession(built.modelPath, options.device ?? 'cpu', options.threads, deviceOutputs);
+      return new DecoderModel(path, checkpoint.config, embedding, session, device, precision, warnings, built.modelPath, options.latentHead?.key);
     } finally {
       await checkpoint.close();
     }
   }
 
   newState(): DecoderState {
-    return new DecoderState(this.config);
+    return new DecoderState(this.config, undefined, this.stateOnDevice);
   }
 
   /** Runs `count` new positions given as input embeddings ([count * hidden]) on top of `state`'s cache. */
-  async forward(state: DecoderState, embeds: Float32Array, count: number, logitsToKeep = 1): Promise<ForwardResult> {
+  async forward(state: DecoderState, embeds: Float32Array, count: number, logitsToKeep = 1, options: { next?: boolean } = {}): Promise<ForwardResult> {
+    if (embeds.length !== count * this.config.hiddenSize) {
+      throw new UserError(`forward got ${embeds.length} values for ${count} positions of width ${this.config.hiddenSize}.`, 'bad-input');
+    }
+    return this.run(state, new ort.Tensor('float32', embeds, [1, count, this.config.hiddenSize]), count, logitsToKeep, options.next ?? false);
+  }
+
+  /**
+   * One latent step fed with the previous step's `next` output (the inner link already applied in
+   * the graph), which is then freed; returns this step's hidden state and (with `wantNext`) the next `next`.
+   */
+  async forwardNext(state: DecoderState, next: ort.Tensor, wantNext = true): Promise<ForwardResult> {
+    try {
+      return await this.run(state, next, 1, 0, wantNext);
+    } finally {
+      next.dispose();
+    }
+  }
+
+  private async run(state: DecoderState, inputsEmbeds: ort.Tensor, count: number, logitsToKeep: number, next: boolean): Promise<ForwardResult> {
+    if (next && !this.latentHeadKey) throw new Error('this graph has no latent head');
     const started = performance.now();
-    const feeds = this.feeds(state, embeds, count, logitsToKeep);
+    const feeds = { ...this.feeds(state, count, logitsToKeep), inputs_embeds: inputsEmbeds };
     const runStart = performance.now();
+    // All outputs: onnxruntime-node binds every output when some stay on the device, and then
+    // refuses a shorter fetch list ("Output count mismatch").
     const out = await this.session.run(feeds);
     this.timing.runMs += performance.now() - runStart;
-    for (const [past, present] of this.stateNames) state.past[past] = out[present]!;
+    for (const [past, present] of this.stateNames) state.replace(past, out[present]!);
     state.length += count;
-    const result = { logits: out.logits!.data as Float32Array, hidden: out.last_hidden_state!.data as Float32Array };
+    const result: ForwardResult = { logits: out.logits!.data as Float32Array, hidden: out.last_hidden_state!.data as Float32Array };
+    if (next) result.next = out.next_embeds!;
+    else out.next_embeds?.dispose();
     this.timing.totalMs += performance.now() - started;
     return result;
   }
@@ -164,18 +248,16 @@ export class DecoderModel {
    * `state` is left as it was.
    */
   async timeRun(state: DecoderState, embeds: Float32Array, count: number, fetchState: boolean): Promise<number> {
-    const feeds = this.feeds(state, embeds, count, 1);
+    const feeds = { ...this.feeds(state, count, 1), inputs_embeds: new ort.Tensor('float32', embeds, [1, count, this.config.hiddenSize]) };
     const fetches = ['logits', 'last_hidden_state', ...(fetchState ? this.stateNames.map(([, present]) => present) : [])];
     const t = performance.now();
     await this.session.run(feeds, fetches);
     return performance.now() - t;
   }
 
-  private feeds(state: DecoderState, embeds: Float32Array, count: number, logitsToKeep: number): Record<string, ort.Tensor> {
+  /** Every input but inputs_embeds. */
+  private feeds(state: DecoderState, count: number, logitsToKeep: number): Record<string, ort.Tensor> {
     const c = this.config;
-    if (embeds.length !== count * c.hiddenSize) {
-      throw new UserError(`forward got ${embeds.length} values for ${count} positions of width ${c.hiddenSize}.`, 'bad-input');
-    }
     const total = state.length + count;
     if (total > c.maxPositionEmbeddings) {
       throw new UserError(
@@ -187,7 +269,6 @@ export class DecoderModel {
     for (let i = 0; i < count; i++) positions[i] = BigInt(state.length + i);
     return {
       ...state.past,
-      inputs_embeds: new ort.Tensor('float32', embeds, [1, count, c.hiddenSize]),
       attention_mask: new ort.Tensor('int64', new BigInt64Array(total).fill(1n), [1, total]),
       position_ids: new ort.Tensor('int64', positions, [1, count]),
       logits_to_keep: new ort.Tensor('int64', BigInt64Array.of(BigInt(logitsToKeep)), [1]),
@@ -195,17 +276,24 @@ export class DecoderModel {
   }
 
   async dispose(): Promise<void> {
+    this.embedding.close();
     await this.session.release();
   }
 }
 
 const EP_NAMES: Record<Device, string> = { cpu: 'cpu', webgpu: 'webgpu', cuda: 'cuda' };
 
-/** Creates the session on `device`, falling back to CPU with a warning when that provider fails. */
+/**
+ * Creates the session on `device`, falling back to CPU with a warning when that provider fails. On a
+ * GPU provider the outputs named in `deviceOutputs` (the decoder's state) stay in device memory, to
+ * be fed back as the next step's inputs without a copy through the host; every other output (logits,
+ * hidden states) comes back to JavaScript.
+ */
 export async function createSession(
   modelPath: string | Uint8Array,
   device: Device,
   threads?: number,
+  deviceOutputs: readonly string[] = [],
 ): Promise<{ session: ort.InferenceSession; device: Device; warnings: string[] }> {
   const base: ort.InferenceSession.SessionOptions = {
     graphOptimizationLevel: 'all',
@@ -219,7 +307,12 @@ export async function createSession(
   };
   if (device !== 'cpu') {
     try {
-      const session = await ort.InferenceSession.create(modelPath as string, { ...base, executionProviders: [EP_NAMES[device]] });
+      const preferredOutputLocation = Object.fromEntries(deviceOutputs.map((name) => [name, 'gpu-buffer' as const]));
+      const session = await ort.InferenceSession.create(modelPath as string, {
+        ...base,
+        executionProviders: [EP_NAMES[device]],
+        ...(deviceOutputs.length ? { preferredOutputLocation } : {}),
+      });
       return { session, device, warnings: [] };
     } catch (e) {
       const warning = `The ${device} execution provider failed to start (${(e as Error).message.split('\n')[0]}); running on the CPU instead.`;

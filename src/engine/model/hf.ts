@@ -8,7 +8,7 @@ import { ConfigReader, unwrapTextConfig, type DecoderConfig } from './config';
 import { familyFor } from './families/index';
 import { openCheckpointShards, type SafetensorsFile } from './safetensors';
 import { openLlama2cCheckpoint } from './llama2c';
-import { f16ToF32, f32ToF16Bits, type FloatDType } from './dtype';
+import { f16ToF32, f32ToF16Bits, type FloatDType } from '../dtype';
 import { validateDecoderConfig } from './config-check';
 
 export async function readJsonFile(path: string, what: string): Promise<Record<string, unknown>> {

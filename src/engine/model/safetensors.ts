@@ -2,9 +2,10 @@
 // anything is allocated; tensors are read one at a time on demand, so a multi-GB checkpoint is
 // never held whole in memory.
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
-import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
+import { dirname, join } from 'node:path';
 import { UserError } from '../api';
-import { toFloat32, type FloatDType } from './dtype';
+import { joinInside } from '../safe-path';
+import { SAFETENSORS_FLOAT_DTYPES, toFloat32, type FloatDType, type SafetensorsFloatDType } from '../dtype';
 
 export interface SafetensorsTensorInfo {
   dtype: string;
@@ -17,7 +18,6 @@ export interface SafetensorsTensorInfo {
 const DTYPE_SIZE: Record<string, number> = {
   F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1, U16: 2, U32: 4, U64: 8,
 };
-const FLOAT_DTYPES: Record<string, FloatDType> = { F32: 'f32', F16: 'f16', BF16: 'bf16' };
 const MAX_HEADER = 100 * 1024 * 1024;
 const READ_AHEAD_BYTES = 4 * 1024 * 1024;
 
@@ -148,7 +148,7 @@ export class SafetensorsFile {
 
   floatDType(name: string): FloatDType {
     const info = this.tensors.get(name);
-    const dtype = info && FLOAT_DTYPES[info.dtype];
+    const dtype = info && Object.hasOwn(SAFETENSORS_FLOAT_DTYPES, info.dtype) ? SAFETENSORS_FLOAT_DTYPES[info.dtype as SafetensorsFloatDType] : undefined;
     if (!dtype) throw new UserError(`${this.path}: tensor ${name} has dtype ${info?.dtype}; only F32, F16 and BF16 weights are supported.`, 'unsupported');
     return dtype;
   }
@@ -160,14 +160,6 @@ export class SafetensorsFile {
   async close(): Promise<void> {
     await this.handle.close();
   }
-}
-
-/** Checks that a file name taken from a manifest stays inside `folder`. */
-export function insideFolder(folder: string, file: string, source: string): string {
-  if (!file || isAbsolute(file) || file.includes('\\') || /^[a-zA-Z]:/.test(file) || normalize(file).split(sep).includes('..')) {
-    throw new UserError(`${source} names the file "${file}", which is outside the model folder; the file was refused.`, 'model-invalid');
-  }
-  return join(folder, file);
 }
 
 /** All safetensors files of a Hugging Face model folder: one file, or shards listed by the index. */
@@ -190,7 +182,7 @@ export async function openCheckpointShards(folder: string): Promise<SafetensorsF
   const files = [...new Set(Object.values(parsed.weight_map))];
   const shards: SafetensorsFile[] = [];
   try {
-    for (const f of files) shards.push(await SafetensorsFile.open(insideFolder(dirname(index), String(f), index)));
+    for (const f of files) shards.push(await SafetensorsFile.open(joinInside(dirname(index), String(f), index)));
   } catch (e) {
     await Promise.all(shards.map((s) => s.close()));
     throw e;

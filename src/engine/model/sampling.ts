@@ -1,32 +1,13 @@
 // Next-token choice: greedy at temperature 0, otherwise temperature, top-k and top-p (nucleus)
 // sampling driven by a seeded generator, so a seed reproduces a run.
 import { UserError } from '../api';
+import { SeededRandom } from '../random';
 
 export interface SamplingOptions {
   temperature: number;
   topP?: number;
   topK?: number;
   seed?: number;
-}
-
-/** xorshift64* as in llama2.c's run.c, for reproducible sampling. */
-export class SeededRandom {
-  private state: bigint;
-  constructor(seed: number) {
-    this.state = BigInt.asUintN(64, BigInt(Math.floor(seed)) || 0x2545f4914f6cdd1dn);
-  }
-  nextU32(): number {
-    let s = this.state;
-    s ^= s >> 12n;
-    s ^= BigInt.asUintN(64, s << 25n);
-    s ^= s >> 27n;
-    this.state = s;
-    return Number(BigInt.asUintN(64, s * 0x2545f4914f6cdd1dn) >> 32n);
-  }
-  /** Uniform in [0, 1). */
-  next(): number {
-    return (this.nextU32() >>> 8) / 16777216;
-  }
 }
 
 export function argmax(logits: Float32Array, offset = 0, length = logits.length - offset): number {
@@ -70,6 +51,8 @@ export class Sampler {
     for (let i = 0; i < n; i++) if (probs[i]! >= cutoff) candidates.push(i);
     candidates.sort((a, b) => probs[b]! - probs[a]! || a - b);
     if (topK > 0) candidates = candidates.slice(0, topK);
+    // A top-p below 1/vocabulary over a near-uniform row can leave no token above the cutoff.
+    if (candidates.length === 0) return argmax(logits);
     let total = 0;
     let last = candidates.length - 1;
     for (let i = 0; i < candidates.length; i++) {

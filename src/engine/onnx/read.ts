@@ -5,8 +5,8 @@
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { UserError } from '../api';
-import { checkFileName, resolveInside } from '../links/manifest';
-import { DTYPE_BYTES, elementCount, StridedTensor, type DType, type LoadedTensor } from '../links/torch-file';
+import { resolveInside } from '../safe-path';
+import { DTYPE_BYTES, elementCount, StridedTensor, type DType, type LoadedTensor } from '../tensor';
 
 /** ONNX TensorProto.DataType -> our dtype names (the types checkpoints use). */
 const ONNX_DTYPES: Readonly<Record<number, DType>> = {
@@ -329,8 +329,7 @@ async function readExternal(
 ): Promise<Uint8Array> {
   const location = t.external.get('location');
   if (location === undefined) throw fail('its data is external but it names no file');
-  checkFileName(location, `${label} (external data)`);
-  const file = resolveInside(folder, location);
+  const file = resolveInside(folder, location, `${label} (external data)`);
   const number = (key: string, fallback?: number): number => {
     const s = t.external.get(key);
     if (s === undefined) {

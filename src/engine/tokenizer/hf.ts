@@ -137,11 +137,17 @@ async function readChatTemplate(folder: string, config: Record<string, unknown>)
   return fromJson ?? pickTemplate(config.chat_template, join(folder, 'tokenizer_config.json'));
 }
 
+function isNamedTemplate(t: unknown): t is { name: string; template: string } {
+  if (typeof t !== 'object' || t === null) return false;
+  const entry = t as Record<string, unknown>;
+  return typeof entry.name === 'string' && typeof entry.template === 'string';
+}
+
 function pickTemplate(value: unknown, source: string): string | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value === 'string') return value;
   if (Array.isArray(value)) {
-    const named = value.filter((t): t is { name: string; template: string } => typeof t?.name === 'string' && typeof t?.template === 'string');
+    const named = (value as unknown[]).filter(isNamedTemplate);
     const chosen = named.find((t) => t.name === 'default') ?? (named.length === 1 ? named[0] : undefined);
     if (chosen) return chosen.template;
   }

@@ -2,7 +2,7 @@
 // a configured test command; else doctests and `assert` lines in the selection or the task; else
 // input/expected-output examples in the task (a stdin/stdout program). Pure: no processes, no
 // files, so the extension host can show the plan before anything runs.
-import type { CheckInfo, CheckKind } from '../../protocol/events';
+import type { CheckInfo } from '../../protocol/events';
 
 /** Which runner a check needs; decided by the solve's language. */
 export type CheckLanguage = 'python' | 'javascript' | 'typescript';
@@ -60,8 +60,8 @@ export function findChecks(s: CheckSources): Check[] {
 /** The kinds present, for a one-line summary. */
 export function describeChecks(checks: readonly Check[]): string {
   if (checks.length === 0) return 'no checks';
-  const kinds = new Set<CheckKind>(checks.map((c) => c.kind));
-  if (kinds.has('command')) return `the command ${checks[0]!.label}`;
+  const command = checks.find((c) => c.kind === 'command');
+  if (command) return `the command ${command.label}`;
   return checks.map((c) => c.label).join(', ');
 }
 

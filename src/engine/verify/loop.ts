@@ -67,7 +67,8 @@ export function repairFeedback(checks: readonly Check[], failing: readonly Check
 
 /** The best candidate: most checks passed, then the latest; with the reason, in words. */
 export function chooseCandidate(candidates: CandidateChecks[], total: number): { chosen: number; reason: string } {
-  let best = candidates[0]!;
+  let best = candidates[0];
+  if (!best) throw new Error('chooseCandidate needs at least one candidate');
   for (const c of candidates) if (c.passed >= best.passed) best = c;
   const n = candidates.length;
   if (total === 0) return { chosen: best.candidate, reason: 'No checks were found for this task, so the answer is unchecked.' };
@@ -84,7 +85,7 @@ function shifted(event: SolveEvent, offset: number): SolveEvent {
   if (offset === 0) return event;
   if (event.type === 'round-start') return { ...event, round: event.round + offset, rounds: event.rounds + offset };
   if (event.type === 'solve-start') return { ...event, rounds: event.rounds + offset };
-  if ('round' in event && typeof event.round === 'number') return { ...event, round: event.round + offset } as SolveEvent;
+  if ('round' in event && typeof event.round === 'number') return { ...event, round: event.round + offset };
   if (event.type === 'metrics') return { ...event, metrics: shiftStages(event.metrics, offset) };
   return event;
 }
@@ -94,7 +95,8 @@ function shiftStages(metrics: SolveMetrics, offset: number): SolveMetrics {
 }
 
 function mergeMetrics(all: SolveMetrics[], wallMs: number): SolveMetrics {
-  const last = all[all.length - 1]!;
+  const last = all.at(-1);
+  if (!last) throw new Error('mergeMetrics needs the metrics of at least one run');
   return {
     ...last,
     wallMs,

@@ -6,7 +6,7 @@ import { distDir, repoRoot } from './env';
 
 const OUTPUTS: Record<string, { out: string; sources: string[] }> = {
   webview: { out: 'webview.js', sources: ['webview', 'src/protocol'] },
-  extension: { out: 'extension.cjs', sources: ['src/extension', 'src/protocol', 'src/runtime/supervisor.ts'] },
+  extension: { out: 'extension.cjs', sources: ['src/extension', 'src/protocol', 'src/runtime/client', 'src/runtime/store', 'src/runtime/framing.ts'] },
   runtime: { out: 'runtime.mjs', sources: ['src/runtime', 'src/engine', 'src/protocol'] },
 };
 

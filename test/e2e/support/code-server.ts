@@ -194,8 +194,8 @@ export async function openWorkbench(opts: WorkbenchOptions): Promise<Workbench> 
     ],
     { env, cwd: workDir, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
   const log = () => output;
   let browser: BrowserContext | undefined;
   const close = async () => {
@@ -238,7 +238,8 @@ export async function openWorkbench(opts: WorkbenchOptions): Promise<Workbench> 
       const steps = workspaceSettings['recursivemas.latentSteps'];
       const team = values['recursivemas.team'];
       if (rounds === undefined && steps === undefined && team === undefined) return;
-      const wants = [new RegExp(`${rounds ?? '\\d+'} rounds of ${steps ?? '\\d+'} latent steps`), ...(typeof team === 'string' ? [new RegExp(`RecursiveMAS: ${team} `)] : [])];
+      const countOrAny = (v: unknown) => (typeof v === 'number' ? String(v) : '\\d+');
+      const wants = [new RegExp(`${countOrAny(rounds)} rounds of ${countOrAny(steps)} latent steps`), ...(typeof team === 'string' ? [new RegExp(`RecursiveMAS: ${team} `)] : [])];
       const item = page.locator('#workbench\\.parts\\.statusbar .statusbar-item', { hasText: 'RecursiveMAS' }).first();
       const until = Date.now() + 15_000;
       while (Date.now() < until) {

@@ -10,11 +10,18 @@ import { UserError, type Precision } from '../../api';
 import { DataType, GraphBuilder } from '../../onnx/graph';
 import type { WeightSource } from '../checkpoint';
 import { EMBED, FINAL_NORM, LM_HEAD, layerWeight } from '../checkpoint';
-import { inverseFrequencies, type DecoderConfig, type RopeSpec } from '../config';
-import { f32ToF16Bits, toFloat32 } from '../dtype';
+import { inverseFrequencies, type ConfigReader, type DecoderConfig, type RopeSpec } from '../config';
+import { f32ToF16Bits, toFloat32 } from '../../dtype';
 import { quantizeInt4Rows, INT4_BLOCK, type Int4Weights } from '../quantize';
 
 export type { Precision };
+
+/** One architecture family: how its config.json reads and, where its graph differs, its builder. */
+export interface FamilyDefinition {
+  modelType: string;
+  parseConfig(r: ConfigReader, source: string): DecoderConfig;
+  Builder: new (g: GraphBuilder, c: DecoderConfig, w: WeightSource, p: Precision, o?: GraphOptions) => DecoderGraphBuilder;
+}
 
 export interface Rotary {
   cos: string;
@@ -38,6 +45,18 @@ export interface GraphOptions {
    * which has no fp16 matrix kernels.
    */
   fp16MatMuls?: boolean;
+  /**
+   * An agent's inner link, built in after the final norm: the graph also returns `next_embeds`
+   * ([B, 1, H]), the next latent step's input computed from the last position's hidden state, so a
+   * latent step is one run and its input never leaves the provider's device.
+   */
+  latentHead?: LatentHead;
+}
+
+/** Graph nodes mapping a hidden state to an input embedding ([..., H] -> [..., H]); `key` names the weights, for the cache. */
+export interface LatentHead {
+  key: string;
+  append(g: GraphBuilder, x: string, scope: string): string;
 }
 
 export class DecoderGraphBuilder {
@@ -66,6 +85,10 @@ export class DecoderGraphBuilder {
     for (let l = 0; l < c.numLayers; l++) x = await this.layer(l, x, rotary, mask);
     const hidden = await this.rmsNorm(x, FINAL_NORM);
     g.bindOutput(hidden, 'last_hidden_state', DataType.FLOAT, ['batch', 'sequence', c.hiddenSize]);
+    if (this.options.latentHead) {
+      const last = g.op('Slice', [hidden, g.constI64([-1]), g.constI64([Number.MAX_SAFE_INTEGER]), g.constI64([1])]);
+      g.bindOutput(this.options.latentHead.append(g, last, 'latent_head.'), 'next_embeds', DataType.FLOAT, ['batch', 1, c.hiddenSize]);
+    }
 
     // Logits for the last `logits_to_keep` positions only: a prefill needs one row, a latent step none.
     const seqLen = g.op('Slice', [g.op('Shape', [hidden]), g.constI64([1]), g.constI64([2]), g.constI64([0])]);

@@ -6,8 +6,7 @@
 import { UserError } from '../../api';
 import { layerWeight } from '../checkpoint';
 import { ConfigReader, parseLlamaLikeConfig, readRope, type DecoderConfig } from '../config';
-import type { FamilyDefinition } from './index';
-import { DecoderGraphBuilder, type AttentionMask, type Rotary } from './base';
+import { DecoderGraphBuilder, type AttentionMask, type Rotary, type FamilyDefinition } from './base';
 
 class Gemma3GraphBuilder extends DecoderGraphBuilder {
   /** The sliding layers' rotary tables and windowed mask, built once when the first one needs them. */

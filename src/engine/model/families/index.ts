@@ -3,10 +3,8 @@
 // blocks that differ (Gemma 3 overrides layer, the norm weights, mlp and the lm head; the
 // Qwen3.5 hybrid overrides attention with Gated DeltaNet blocks, which keep a recurrent state).
 import { UserError } from '../../api';
-import type { GraphBuilder } from '../../onnx/graph';
-import type { WeightSource } from '../checkpoint';
-import type { ConfigReader, DecoderConfig } from '../config';
-import { DecoderGraphBuilder, type GraphOptions, type Precision } from './base';
+import type { DecoderConfig, HfFamilyName } from '../config';
+import { DecoderGraphBuilder, type FamilyDefinition } from './base';
 import { gemma3, gemma3Text } from './gemma3';
 import { llama } from './llama';
 import { mistral } from './mistral';
@@ -14,13 +12,19 @@ import { qwen2 } from './qwen2';
 import { qwen3 } from './qwen3';
 import { qwen3_5, qwen3_5_text } from './qwen3_5';
 
-export interface FamilyDefinition {
-  modelType: string;
-  parseConfig(r: ConfigReader, source: string): DecoderConfig;
-  Builder: new (g: GraphBuilder, c: DecoderConfig, w: WeightSource, p: Precision, o?: GraphOptions) => DecoderGraphBuilder;
-}
+export type { FamilyDefinition };
 
-export const HF_FAMILIES: Record<string, FamilyDefinition> = { llama, mistral, qwen2, qwen3, qwen3_5, qwen3_5_text, gemma3, gemma3_text: gemma3Text };
+/** By config.json's model_type: every family of HF_FAMILY_NAMES, plus the text-only variants' names. */
+export const HF_FAMILIES: Readonly<Record<string, FamilyDefinition>> = {
+  llama,
+  mistral,
+  qwen2,
+  qwen3,
+  qwen3_5,
+  qwen3_5_text,
+  gemma3,
+  gemma3_text: gemma3Text,
+} satisfies Record<HfFamilyName, FamilyDefinition> & Record<string, FamilyDefinition>;
 
 /** Known variants we do not build, with what they need that the engine lacks. */
 const REFUSED_VARIANTS: Record<string, string> = {

@@ -1,7 +1,6 @@
 // Llama 2/3 (including Llama 3's rope_scaling): the base builder as it is.
 import { ConfigReader, parseLlamaLikeConfig } from '../config';
-import type { FamilyDefinition } from './index';
-import { DecoderGraphBuilder } from './base';
+import { DecoderGraphBuilder, type FamilyDefinition } from './base';
 
 export const llama: FamilyDefinition = {
   modelType: 'llama',

@@ -1,8 +1,7 @@
 // Mistral: Llama's graph. Its sliding window only matters past the window length (4096 and up),
 // beyond the contexts a solve uses; a longer prompt is refused by the context check.
 import { ConfigReader, parseLlamaLikeConfig } from '../config';
-import type { FamilyDefinition } from './index';
-import { DecoderGraphBuilder } from './base';
+import { DecoderGraphBuilder, type FamilyDefinition } from './base';
 
 export const mistral: FamilyDefinition = {
   modelType: 'mistral',

@@ -1,8 +1,7 @@
 // Qwen3: RMSNorm over each query and key head before RoPE; head_dim is independent of hidden_size.
 import { ConfigReader, parseLlamaLikeConfig } from '../config';
 import { layerWeight } from '../checkpoint';
-import type { FamilyDefinition } from './index';
-import { DecoderGraphBuilder } from './base';
+import { DecoderGraphBuilder, type FamilyDefinition } from './base';
 
 class Qwen3GraphBuilder extends DecoderGraphBuilder {
   protected override async normalizeQK(l: number, q: string, k: string): Promise<[string, string]> {

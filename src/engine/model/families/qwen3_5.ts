@@ -16,8 +16,7 @@ import { UserError } from '../../api';
 import { DataType } from '../../onnx/graph';
 import { layerWeight } from '../checkpoint';
 import { ConfigReader, convChannels, parseLlamaLikeConfig, type DecoderConfig, type LinearAttentionConfig } from '../config';
-import type { FamilyDefinition } from './index';
-import { DecoderGraphBuilder, type AttentionMask, type Rotary } from './base';
+import { DecoderGraphBuilder, type AttentionMask, type Rotary, type FamilyDefinition } from './base';
 
 const L2_EPS = 1e-6;
 

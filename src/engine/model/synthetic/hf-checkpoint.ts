@@ -1,19 +1,21 @@
-// Generated Hugging Face checkpoints: the real file set and real key/tensor names of Llama, Qwen2,
-// Qwen3, Mistral and Gemma 3 (nested multimodal or flat text), as transformers 4 or 5 writes them,
-// with random weights and a byte-level BPE tokenizer learned from a small
-// built-in corpus. Demo teams run on them offline; tests and benchmarks use them as fixtures.
+// Generated Hugging Face checkpoints, from a spec to files: the real file set and real key/tensor
+// names of Llama, Qwen2, Qwen3, Mistral, Gemma 3 (nested multimodal or flat text) and Qwen3.5, as
+// transformers 4 or 5 writes them, with random weights and a byte-level BPE tokenizer learned from
+// a small built-in text. Demo teams run on them offline; test/support/tiny-hf.ts adds what tests
+// need on top (the stored values read back, a reference forward pass).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  roundTo,
   writeSafetensors,
   writeShardedSafetensors,
   type SafetensorsTensor,
   type StoredDType,
 } from './safetensors-writer';
+import { SeededRandom } from '../../random';
+import type { HfFamilyName } from '../config';
 import { qwen35Config, qwen35TensorPlan, type Qwen35Options } from './qwen3_5-checkpoint';
 
-export type Family = 'llama' | 'qwen2' | 'qwen3' | 'mistral' | 'gemma3' | 'qwen3_5';
+export type Family = HfFamilyName;
 
 /**
  * How `save_pretrained` wrote the folder. transformers 4: top-level rope_theta / rope_scaling,
@@ -22,7 +24,7 @@ export type Family = 'llama' | 'qwen2' | 'qwen3' | 'mistral' | 'gemma3' | 'qwen3
  */
 export type CheckpointLayout = 'transformers4' | 'transformers5';
 
-export interface TinyModelSpec {
+export interface CheckpointSpec {
   family: Family;
   hiddenSize: number;
   intermediateSize: number;
@@ -65,20 +67,13 @@ export interface TinyModelSpec {
   seed?: number;
   /** Standard deviation of the weight matrices; see defaultWeightScale. */
   weightScale?: number;
-  /**
-   * Keep the stored values in the returned `tensors` map. Defaults to true up to 64M parameters;
-   * larger models (QWEN05B_SHAPE) are streamed tensor by tensor and `tensors` is left empty.
-   */
-  keepTensors?: boolean;
 }
 
-export interface TinyModel {
+/** What was written, as data (the weights stay in the files). */
+export interface GeneratedCheckpoint {
   dir: string;
-  spec: TinyModelSpec;
   /** config.json as written (a multimodal Gemma 3's decoder keys are under text_config). */
-  config: any;
-  /** Values as STORED (after bf16/f16 rounding), by stored name (see storedTensorName); empty when keepTensors is false. */
-  tensors: Map<string, { shape: number[]; data: Float32Array }>;
+  config: Record<string, unknown>;
   /** Token id -> token string (byte-level characters), added tokens included. */
   vocab: string[];
   merges: [string, string][];
@@ -87,7 +82,7 @@ export interface TinyModel {
   /** tokenizer.json's added_tokens: which of them are special. */
   addedTokens: { id: number; content: string; special: boolean }[];
   /** tokenizer_config.json as written. */
-  tokenizerConfig: any;
+  tokenizerConfig: Record<string, unknown>;
   bosId: number | null;
   /** Ids that end generation (generation_config.json's eos_token_id list). */
   eosIds: number[];
@@ -103,23 +98,8 @@ export function defaultWeightScale(hiddenSize: number): number {
   return 0.7 * Math.sqrt(64 / hiddenSize);
 }
 
-/** Qwen2.5-0.5B's shape, for benchmarks (about 494M parameters; ~2 GB in F32). */
-export const QWEN05B_SHAPE: TinyModelSpec = {
-  family: 'qwen2',
-  hiddenSize: 896,
-  intermediateSize: 4864,
-  numLayers: 24,
-  numHeads: 14,
-  numKvHeads: 2,
-  vocabSize: 151936,
-  tieWordEmbeddings: true,
-  ropeTheta: 1_000_000,
-  rmsNormEps: 1e-6,
-  maxPositionEmbeddings: 32768,
-};
-
 // ---------------------------------------------------------------------------------------------
-// Seeded randomness
+// Per-tensor seeds: every tensor has its own stream
 
 function hashString(s: string, seed: number): number {
   let h = (0x811c9dc5 ^ seed) >>> 0;
@@ -128,38 +108,6 @@ function hashString(s: string, seed: number): number {
     h = Math.imul(h, 0x01000193) >>> 0;
   }
   return h;
-}
-
-/** mulberry32 uniform generator with Box-Muller normals: small, fast, reproducible. */
-export class Rng {
-  private state: number;
-  private spare: number | null = null;
-  constructor(seed: number) {
-    this.state = seed >>> 0;
-  }
-  uniform(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  normal(): number {
-    if (this.spare !== null) {
-      const v = this.spare;
-      this.spare = null;
-      return v;
-    }
-    const u1 = 1 - this.uniform(); // (0, 1]: log stays finite
-    const u2 = this.uniform();
-    const r = Math.sqrt(-2 * Math.log(u1));
-    this.spare = r * Math.sin(2 * Math.PI * u2);
-    return r * Math.cos(2 * Math.PI * u2);
-  }
-  fillNormal(out: Float32Array, std: number, mean = 0): Float32Array {
-    for (let i = 0; i < out.length; i++) out[i] = mean + std * this.normal();
-    return out;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -179,20 +127,20 @@ function byteLevelAlphabet(): { byteToChar: string[]; order: number[] } {
       cs.push(256 + n++);
     }
   }
-  const byteToChar: string[] = new Array(256);
+  const byteToChar = new Array<string>(256);
   bs.forEach((b, i) => (byteToChar[b] = String.fromCodePoint(cs[i]!)));
   return { byteToChar, order: bs };
 }
 
 const ALPHABET = byteLevelAlphabet();
 
-export function bytesToByteLevel(text: string): string {
+function bytesToByteLevel(text: string): string {
   let out = '';
   for (const b of Buffer.from(text, 'utf8')) out += ALPHABET.byteToChar[b];
   return out;
 }
 
-// Written for these tests: a little prose and a little code, so merges look like a real tokenizer's.
+// A little prose and a little code, so the learned merges look like a real tokenizer's.
 const CORPUS = `The quick brown fox jumps over the lazy dog. A team of small models can work together:
 one plans the task, another writes the code, and a third reviews what the others wrote. When the
 reviewer finds a problem, the writer gets another turn. The answer is the function that passes
@@ -238,7 +186,7 @@ const TRAIN_SPLIT = /'(?:s|t|re|ve|m|ll|d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| 
  * Learns byte-level BPE merges from CORPUS until the vocabulary holds `size` tokens, then fills
  * the rest with valid but meaningless merges (token + letter) so any vocabulary size works.
  */
-export function learnByteLevelBpe(size: number): { vocab: string[]; merges: [string, string][] } {
+function learnByteLevelBpe(size: number): { vocab: string[]; merges: [string, string][] } {
   if (size < 256) throw new Error(`a byte-level BPE needs at least 256 regular tokens, got ${size}`);
   const vocab = ALPHABET.order.map((b) => ALPHABET.byteToChar[b]!);
   const known = new Set(vocab);
@@ -571,10 +519,6 @@ const FAMILIES: Record<Family, FamilyInfo> = {
   },
 };
 
-export function familyInfo(family: Family): Readonly<FamilyInfo> {
-  return FAMILIES[family];
-}
-
 // ---------------------------------------------------------------------------------------------
 // Tensors
 
@@ -585,7 +529,7 @@ interface TensorPlanEntry {
   kind: 'matrix' | 'norm' | 'gemmaNorm' | 'bias';
 }
 
-function isGemma3Multimodal(spec: TinyModelSpec): boolean {
+function isGemma3Multimodal(spec: CheckpointSpec): boolean {
   return spec.family === 'gemma3' && spec.gemma3?.multimodal !== false;
 }
 
@@ -594,17 +538,17 @@ function isGemma3Multimodal(spec: TinyModelSpec): boolean {
  * Gemma 3 keeps the decoder under language_model.model. (transformers 4) or
  * model.language_model. (transformers 5).
  */
-export function storedTensorName(spec: TinyModelSpec, name: string): string {
+export function storedTensorName(spec: CheckpointSpec, name: string): string {
   if (!isGemma3Multimodal(spec)) return name;
   if (spec.layout === 'transformers5') return name.startsWith('model.') ? `model.language_model.${name.slice('model.'.length)}` : name;
   return `language_model.${name}`;
 }
 
-export function headDimOf(spec: TinyModelSpec): number {
+export function headDimOf(spec: CheckpointSpec): number {
   return spec.headDim ?? spec.hiddenSize / spec.numHeads;
 }
 
-function tensorPlan(spec: TinyModelSpec, tie: boolean): TensorPlanEntry[] {
+function tensorPlan(spec: CheckpointSpec, tie: boolean): TensorPlanEntry[] {
   if (spec.family === 'qwen3_5') return qwen35TensorPlan(spec, headDimOf(spec), tie);
   const H = spec.hiddenSize;
   const I = spec.intermediateSize;
@@ -657,7 +601,7 @@ const VISION_HIDDEN = 32;
 
 /** Values of one tensor: every tensor has its own stream, so tying or sharding changes nothing else. */
 function* generateTensor(entry: TensorPlanEntry, seed: number, scale: number): Iterable<Float32Array> {
-  const rng = new Rng(hashString(entry.name, seed));
+  const rng = new SeededRandom(hashString(entry.name, seed));
   const total = entry.shape.reduce((a, b) => a * b, 1);
   for (let done = 0; done < total; done += CHUNK) {
     const out = new Float32Array(Math.min(CHUNK, total - done));
@@ -669,16 +613,6 @@ function* generateTensor(entry: TensorPlanEntry, seed: number, scale: number): I
   }
 }
 
-function concatChunks(chunks: Iterable<Float32Array>, total: number): Float32Array {
-  const out = new Float32Array(total);
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Files
 
@@ -686,7 +620,7 @@ function tokenJson(content: string, special: boolean): Record<string, unknown> {
   return { content, lstrip: false, normalized: false, rstrip: false, single_word: false, special };
 }
 
-function buildTokenizer(spec: TinyModelSpec, info: FamilyInfo) {
+function buildTokenizer(spec: CheckpointSpec, info: FamilyInfo) {
   const numAdded = info.added.length;
   const { vocab: regular, merges } = learnByteLevelBpe(spec.vocabSize - numAdded);
   const vocab = info.addedFirst ? [...info.added.map((a) => a.content), ...regular] : [...regular, ...info.added.map((a) => a.content)];
@@ -786,7 +720,7 @@ function buildTokenizer(spec: TinyModelSpec, info: FamilyInfo) {
   return { vocab, merges, specialTokens, idOf, tokenizerJson, tokenizerConfig, specialMap };
 }
 
-function maxPositionsOf(spec: TinyModelSpec, info: FamilyInfo): number {
+function maxPositionsOf(spec: CheckpointSpec, info: FamilyInfo): number {
   return spec.maxPositionEmbeddings ?? (spec.ropeScalingLlama3 ? 131072 : info.defaults.maxPositionEmbeddings);
 }
 
@@ -794,7 +728,7 @@ function torchDtype(d: StoredDType): string {
   return d === 'BF16' ? 'bfloat16' : d === 'F16' ? 'float16' : 'float32';
 }
 
-function buildConfig(spec: TinyModelSpec, info: FamilyInfo, idOf: Map<string, number>, tie: boolean): Record<string, unknown> {
+function buildConfig(spec: CheckpointSpec, info: FamilyInfo, idOf: Map<string, number>, tie: boolean): Record<string, unknown> {
   const c = spec.family === 'gemma3' ? buildGemma3Config(spec, info, idOf, tie) : buildLlamaLikeConfig(spec, info, idOf, tie);
   return spec.layout === 'transformers5' ? asTransformers5(c) : c;
 }
@@ -819,7 +753,7 @@ function asTransformers5(c: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
-function buildGemma3Config(spec: TinyModelSpec, info: FamilyInfo, idOf: Map<string, number>, tie: boolean): Record<string, unknown> {
+function buildGemma3Config(spec: CheckpointSpec, info: FamilyInfo, idOf: Map<string, number>, tie: boolean): Record<string, unknown> {
   const g = spec.gemma3 ?? {};
   const t5 = spec.layout === 'transformers5';
   const pattern = g.slidingWindowPattern ?? 6;
@@ -892,7 +826,7 @@ function buildGemma3Config(spec: TinyModelSpec, info: FamilyInfo, idOf: Map<stri
   };
 }
 
-function buildLlamaLikeConfig(spec: TinyModelSpec, info: FamilyInfo, idOf: Map<string, number>, tie: boolean): Record<string, unknown> {
+function buildLlamaLikeConfig(spec: CheckpointSpec, info: FamilyInfo, idOf: Map<string, number>, tie: boolean): Record<string, unknown> {
   const ids = (names: string[]) => (names.length === 1 ? idOf.get(names[0]!)! : names.map((n) => idOf.get(n)!));
   if (spec.family === 'qwen3_5') return qwen35Config(spec, headDimOf(spec), { bos: idOf.get('<|endoftext|>')!, eos: ids(info.configEos) }, tie, torchDtype(spec.dtype ?? 'F32'));
   const family = spec.family;
@@ -942,7 +876,7 @@ function buildLlamaLikeConfig(spec: TinyModelSpec, info: FamilyInfo, idOf: Map<s
   return c;
 }
 
-function validateSpec(spec: TinyModelSpec): void {
+function validateSpec(spec: CheckpointSpec): void {
   const hd = headDimOf(spec);
   if (!Number.isInteger(hd) || hd % 2 !== 0) throw new Error(`head dim must be an even integer, got ${hd}`);
   if (spec.numHeads % spec.numKvHeads !== 0) throw new Error(`numHeads ${spec.numHeads} is not a multiple of numKvHeads ${spec.numKvHeads}`);
@@ -958,7 +892,7 @@ function validateSpec(spec: TinyModelSpec): void {
  * special_tokens_map.json, and in the transformers-5 layout chat_template.jinja (the template is
  * then not in tokenizer_config.json).
  */
-export async function writeTinyHfModel(dir: string, spec: TinyModelSpec): Promise<TinyModel> {
+export async function writeHfCheckpoint(dir: string, spec: CheckpointSpec): Promise<GeneratedCheckpoint> {
   validateSpec(spec);
   const info = FAMILIES[spec.family];
   const tie = spec.tieWordEmbeddings ?? info.defaults.tie;
@@ -989,31 +923,18 @@ export async function writeTinyHfModel(dir: string, spec: TinyModelSpec): Promis
   writeJson('special_tokens_map.json', tok.specialMap);
 
   const plan = tensorPlan(spec, tie);
-  const params = plan.reduce((s, e) => s + e.shape.reduce((a, b) => a * b, 1), 0);
-  const keep = spec.keepTensors ?? params <= 64 * 1024 * 1024;
-  const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
   // Gemma multiplies embeddings by sqrt(hidden): its table is that much smaller, so the scaled
   // token vectors have the other families' size (a large one would drown every layer's output).
   const embedName = storedTensorName(spec, 'model.embed_tokens.weight');
   const scaleOf = (e: TensorPlanEntry) => (spec.family === 'gemma3' && e.name === embedName ? scale / Math.sqrt(spec.hiddenSize) : scale);
-  const entries: SafetensorsTensor[] = plan.map((e) => {
-    const scale = scaleOf(e);
-    if (keep) {
-      const total = e.shape.reduce((a, b) => a * b, 1);
-      const data = roundTo(dtype, concatChunks(generateTensor(e, seed, scale), total));
-      tensors.set(e.name, { shape: e.shape, data });
-      return { name: e.name, dtype, shape: e.shape, data };
-    }
-    return { name: e.name, dtype, shape: e.shape, data: () => generateTensor(e, seed, scale) };
-  });
+  // Streamed tensor by tensor, so a checkpoint of any size is never held whole in memory.
+  const entries: SafetensorsTensor[] = plan.map((e) => ({ name: e.name, dtype, shape: e.shape, data: () => generateTensor(e, seed, scaleOf(e)) }));
   if ((spec.shards ?? 1) > 1) writeShardedSafetensors(dir, entries, spec.shards!);
   else writeSafetensors(join(dir, 'model.safetensors'), entries);
 
   return {
     dir,
-    spec,
     config,
-    tensors,
     vocab: tok.vocab,
     merges: tok.merges,
     specialTokens: tok.specialTokens,

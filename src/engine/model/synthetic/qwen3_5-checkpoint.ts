@@ -3,7 +3,6 @@
 // (decoder under text_config, tensors under model.language_model., a vision tower under
 // model.visual., a multi-token-prediction head under mtp.); qwen3_5_text is the flat text-only form.
 // Norms are stored zero-centred (the model scales by 1 + weight), except linear_attn.norm.
-import type { TinyModelSpec } from './hf-checkpoint';
 
 export interface Qwen35Options {
   /** Default true: the released multimodal layout. */
@@ -172,20 +171,3 @@ export function qwen35Config(
     vision_config: { depth: 1, hidden_size: 32, model_type: 'qwen3_5', num_heads: 2, out_hidden_size: spec.hiddenSize, patch_size: 2, temporal_patch_size: 2 },
   };
 }
-
-/** Qwen3.5-0.8B's shape (text part), for benchmarks: about 0.75B decoder parameters, ~3 GB in F32. */
-export const QWEN35_08B_SHAPE: TinyModelSpec = {
-  family: 'qwen3_5',
-  hiddenSize: 1024,
-  intermediateSize: 3584,
-  numLayers: 24,
-  numHeads: 8,
-  numKvHeads: 2,
-  headDim: 256,
-  vocabSize: 248320,
-  tieWordEmbeddings: true,
-  ropeTheta: 10_000_000,
-  rmsNormEps: 1e-6,
-  maxPositionEmbeddings: 262144,
-  qwen3_5: { linearKeyHeads: 16, linearValueHeads: 16, linearKeyHeadDim: 128, linearValueHeadDim: 128, convKernel: 4, fullAttentionInterval: 4 },
-};

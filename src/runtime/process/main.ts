@@ -44,7 +44,7 @@ output.on('error', (e) => exit(`the protocol channel failed (${e.message})`));
 const { server } = serveRuntime(
   { input: process.stdin, output },
   {
-    engine: () => import('../engine/chain/team'),
+    engine: async () => (await import('../../engine/index')).createEngine(),
     trace,
     onShutdown: () => exit('shutdown requested'),
   },

@@ -14,39 +14,29 @@ import {
   type Message,
   type MessageConnection,
 } from 'vscode-jsonrpc/node';
-import type { Device, LoadedTeam, LoadOptions, Precision, PresetSummary, SolveEvent, SolveRequest } from '../engine/api';
-import type {
-  CancelResult,
-  DeviceChoice,
-  InitializeResult,
-  LoadTeamResult,
-  LogNotification,
-  PingResult,
-  PrecisionChoice,
-  RpcErrorData,
-  SolveParams,
-  SolveResult,
-} from '../protocol/rpc';
-import { Methods, RpcErrorCodes } from '../protocol/rpc';
+import { planChecks, solveWithChecks, type Device, type Engine, type LoadedTeam, type Precision, type SolveEvent, type SolveRequest } from '../../engine/index';
+import { isUserErrorCode, RpcErrorCodes, type RpcErrorData } from '../../protocol/errors';
+import type { DeviceChoice, PrecisionChoice, SolveResult } from '../../protocol/events';
+import { expectValid, ProtocolError } from '../../protocol/kit';
+import { LIMITS } from '../../protocol/limits';
 import {
-  expectValid,
-  LIMITS,
-  ProtocolError,
-  validateCancelParams,
-  validateInitializeParams,
-  validateLoadTeamParams,
-  validateNoParams,
-  validateSolveParams,
-} from '../protocol/validate';
-import { planChecks, solveWithChecks } from '../engine/verify/loop';
-import { FramedMessageReader, type MalformedInput } from './framing';
+  Notifications,
+  Requests,
+  type CancelParams,
+  type CancelResult,
+  type InitializeParams,
+  type InitializeResult,
+  type LoadTeamParams,
+  type LoadTeamResult,
+  type LogNotification,
+  type PingResult,
+  type RequestHandlers,
+  type RequestName,
+  type RpcRequest,
+  type SolveParams,
+} from '../../protocol/rpc';
+import { FramedMessageReader, type MalformedInput } from '../framing';
 import { ProviderChooser, resolveThreads } from './providers';
-
-/** The part of the engine the runtime drives (src/engine/chain/team.ts). */
-export interface Engine {
-  listPresets(): Promise<PresetSummary[]>;
-  loadTeam(name: string, options: LoadOptions): Promise<LoadedTeam>;
-}
 
 export interface RuntimeServerOptions {
   /** Imported on first use, so the process answers `initialize` and `ping` before ONNX Runtime loads. */
@@ -99,7 +89,7 @@ export function toResponseError(e: unknown): ResponseError<RpcErrorData> {
   if (isNamed(e, 'CancelledError') || isNamed(e, 'AbortError')) return new ResponseError(RpcErrorCodes.cancelled, e.message || 'cancelled', { kind: 'cancelled' });
   if (isNamed(e, 'UserError')) {
     const data: RpcErrorData = { kind: 'user' };
-    if (typeof e.code === 'string') data.code = e.code;
+    if (isUserErrorCode(e.code)) data.code = e.code;
     if (typeof e.action === 'string') data.action = e.action;
     return new ResponseError(RpcErrorCodes.userError, e.message, data);
   }
@@ -119,6 +109,8 @@ export class RuntimeServer {
   /** Every queued or running solve, by id, so solve/cancel reaches it in either state. */
   private readonly solves = new Map<string, AbortController>();
   private readonly loads = new Map<string, AbortController>();
+  /** By method name: validates the raw params, then runs the request's handler. */
+  private readonly handlers = new Map<string, (params: unknown, token: CancellationToken) => Promise<unknown>>();
   private closing = false;
   private shutdownAnswered = false;
   private loadCounter = 0;
@@ -129,6 +121,19 @@ export class RuntimeServer {
   ) {
     this.providers = options.providers ?? new ProviderChooser();
     this.trace = options.trace ?? (() => {});
+    const handlers: RequestHandlers<CancellationToken> = {
+      initialize: (params) => this.initialize(params),
+      loadTeam: (params) => this.loadTeam(params),
+      unloadTeam: () => this.serialize(() => this.unload()).then(() => null),
+      solve: (params, token) => this.solve(params, token),
+      cancel: (params) => this.cancel(params),
+      ping: () => this.ping(),
+      shutdown: () => this.shutdown(),
+    };
+    const bind = <K extends RequestName>(name: K) => this.handle(Requests[name], handlers[name]);
+    for (const name of Object.keys(Requests) as RequestName[]) bind(name);
+    // One entry point for every request, so params are validated here (arrays and all) before a
+    // handler sees them, and an unknown method gets an answer that lists the known ones.
     connection.onRequest((method, params, token) => this.dispatch(method, params, token));
     connection.onNotification((method) => {
       this.log('warn', `ignored an unknown notification "${method}"`);
@@ -139,7 +144,7 @@ export class RuntimeServer {
   log(level: LogNotification['level'], message: string): void {
     this.trace(`[${level}] ${message}`);
     if (this.closing) return;
-    this.connection.sendNotification(Methods.log, { level, message } satisfies LogNotification).catch(() => {});
+    this.connection.sendNotification(Notifications.log.type, { level, message }).catch(() => {});
   }
 
   /** Called by the writer after each response reached the channel: the `shutdown` answer lets the process go. */
@@ -156,38 +161,16 @@ export class RuntimeServer {
     if (input.answerable && !this.closing) write({ jsonrpc: '2.0', id: input.id, error: { code: input.code, message: input.problem } });
   }
 
+  /** Registers the handler of one request; its params are checked against the request's schema first. */
+  private handle<P, R>(request: RpcRequest<P, R>, handler: (params: P, token: CancellationToken) => Promise<R> | R): void {
+    this.handlers.set(request.method, async (raw, token) => handler(expectValid(request.params(raw), `${request.method} params`), token));
+  }
+
   private async dispatch(method: string, params: unknown, token: CancellationToken): Promise<unknown> {
     try {
-      switch (method) {
-        case Methods.initialize:
-          return await this.initialize(params);
-        case Methods.loadTeam:
-          return await this.loadTeam(params);
-        case Methods.unloadTeam:
-          expectValid(validateNoParams(params), `${method} params`);
-          await this.serialize(() => this.unload());
-          return null;
-        case Methods.solve:
-          return await this.solve(params, token);
-        case Methods.cancel:
-          return this.cancel(params);
-        case Methods.ping:
-          expectValid(validateNoParams(params), `${method} params`);
-          return {
-            uptimeMs: Math.round(performance.now() - this.started),
-            team: this.current?.team.name ?? null,
-            solves: [...this.solves.keys()],
-          } satisfies PingResult;
-        case Methods.shutdown:
-          expectValid(validateNoParams(params), `${method} params`);
-          await this.close();
-          this.shutdownAnswered = true;
-          // The exit waits until this answer is written (see responseWritten); this is the fallback.
-          setTimeout(() => this.options.onShutdown?.(), 1000).unref();
-          return null;
-        default:
-          throw new ResponseError(RpcErrorCodes.methodNotFound, `unknown method "${method}"; this runtime answers ${Object.values(Methods).filter((m) => m !== Methods.solveEvent && m !== Methods.log).join(', ')}`);
-      }
+      const handler = this.handlers.get(method);
+      if (!handler) throw new ResponseError(RpcErrorCodes.methodNotFound, `unknown method "${method}"; this runtime answers ${[...this.handlers.keys()].join(', ')}`);
+      return await handler(params, token);
     } catch (e) {
       const error = toResponseError(e);
       if (error.code === RpcErrorCodes.invalidParams || error.code === RpcErrorCodes.methodNotFound) this.log('warn', `rejected ${method}: ${error.message}`);
@@ -196,13 +179,28 @@ export class RuntimeServer {
     }
   }
 
+  private ping(): PingResult {
+    return {
+      uptimeMs: Math.round(performance.now() - this.started),
+      team: this.current?.team.name ?? null,
+      solves: [...this.solves.keys()],
+    };
+  }
+
+  private async shutdown(): Promise<null> {
+    await this.close();
+    this.shutdownAnswered = true;
+    // The exit waits until this answer is written (see responseWritten); this is the fallback.
+    setTimeout(() => this.options.onShutdown?.(), 1000).unref();
+    return null;
+  }
+
   private engine(): Promise<Engine> {
     this.engineModule ??= this.options.engine();
     return this.engineModule;
   }
 
-  private async initialize(raw: unknown): Promise<InitializeResult> {
-    const params = expectValid(validateInitializeParams(raw), 'initialize params');
+  private async initialize(params: InitializeParams): Promise<InitializeResult> {
     if (params.threads !== undefined) this.threads = params.threads;
     if (params.modelsDirectory !== undefined) this.modelsDirectory = params.modelsDirectory;
     const [providers, ort] = await Promise.all([this.providers.providers(), import('onnxruntime-node')]);
@@ -212,7 +210,7 @@ export class RuntimeServer {
       ortVersion: ort.env.versions.node ?? ort.env.versions.common,
       node: process.version,
       providers,
-      limits: { maxRounds: LIMITS.maxRounds, maxLatentSteps: LIMITS.maxLatentSteps, maxNewTokens: LIMITS.maxNewTokens },
+      limits: { maxRounds: LIMITS.rounds.max, maxLatentSteps: LIMITS.latentSteps.max, maxNewTokens: LIMITS.maxNewTokens.max },
     };
   }
 
@@ -224,7 +222,7 @@ export class RuntimeServer {
 
   private notify(id: string, event: SolveEvent): void {
     if (this.closing) return;
-    this.connection.sendNotification(Methods.solveEvent, { id, event }).catch(() => {});
+    this.connection.sendNotification(Notifications.solveEvent.type, { id, event }).catch(() => {});
   }
 
   /** Loads the team unless the same team is loaded with the same device, threads and precision. */
@@ -272,8 +270,7 @@ export class RuntimeServer {
     await current.team.dispose();
   }
 
-  private async loadTeam(raw: unknown): Promise<LoadTeamResult> {
-    const params = expectValid(validateLoadTeamParams(raw), 'team/load params');
+  private async loadTeam(params: LoadTeamParams): Promise<LoadTeamResult> {
     const id = params.id ?? `load-${++this.loadCounter}`;
     if (this.loads.has(id) || this.solves.has(id)) throw new ProtocolError('team/load params', [`params.id: "${id}" is already in use by a queued or running load or solve`]);
     const controller = new AbortController();
@@ -290,8 +287,7 @@ export class RuntimeServer {
     }
   }
 
-  private async solve(raw: unknown, token: CancellationToken): Promise<SolveResult> {
-    const params: SolveParams = expectValid(validateSolveParams(raw), 'solve params');
+  private async solve(params: SolveParams, token: CancellationToken): Promise<SolveResult> {
     if (this.solves.has(params.id) || this.loads.has(params.id)) throw new ProtocolError('solve params', [`params.id: "${params.id}" is already in use by a queued or running load or solve`]);
     const controller = new AbortController();
     this.solves.set(params.id, controller);
@@ -343,8 +339,7 @@ export class RuntimeServer {
     }
   }
 
-  private cancel(raw: unknown): CancelResult {
-    const { id } = expectValid(validateCancelParams(raw), 'solve/cancel params');
+  private cancel({ id }: CancelParams): CancelResult {
     const controller = this.solves.get(id) ?? this.loads.get(id);
     if (!controller) return { cancelled: false };
     this.trace(`cancelling ${id}`);

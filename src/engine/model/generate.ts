@@ -1,8 +1,8 @@
 // Text generation on a DecoderModel: prefill the prompt, then one position per token with the KV
 // cache, sampling, stop tokens, a token budget and streamed text.
-import { CancelledError } from './api';
-import type { DecoderModel, DecoderState } from './model/decoder';
-import { Sampler, type SamplingOptions } from './model/sampling';
+import { CancelledError } from '../api';
+import type { DecoderModel, DecoderState } from './decoder';
+import { Sampler, type SamplingOptions } from './sampling';
 
 export interface GenerateOptions extends SamplingOptions {
   maxNewTokens: number;

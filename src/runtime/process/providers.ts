@@ -9,10 +9,9 @@ import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
-import { UserError } from '../engine/api';
-import { DataType, GraphBuilder } from '../engine/onnx/graph';
-import type { Device } from '../protocol/events';
-import type { DeviceChoice, ProviderInfo } from '../protocol/rpc';
+import { providerProbeModel, UserError } from '../../engine/host';
+import type { Device } from '../../protocol/events';
+import type { DeviceChoice, ProviderInfo } from '../../protocol/rpc';
 
 export interface ProbeResult {
   available: boolean;
@@ -144,14 +143,6 @@ export async function probeCuda(options: { bindingDirectory?: string; platform?:
   return { available: true };
 }
 
-/** A one-node graph (y = x + 1) for the WebGPU probe. */
-function tinyModel(): Uint8Array {
-  const g = new GraphBuilder();
-  const x = g.input('x', DataType.FLOAT, [1, 4]);
-  g.bindOutput(g.op('Add', [x, g.constF32([1, 1, 1, 1], [1, 4])]), 'y', DataType.FLOAT, [1, 4]);
-  return g.finish('webgpu_probe');
-}
-
 const WEBGPU_SCRIPT = `
 const say = (r) => { console.log(${JSON.stringify(MARKER)} + JSON.stringify(r)); process.exit(0); };
 (async () => {
@@ -191,7 +182,7 @@ export async function probeWebGpu(options: { timeoutMs?: number; platform?: stri
   const require = createRequire(import.meta.url);
   const outcome = await runProbeChild(
     WEBGPU_SCRIPT,
-    { PROBE_ORT: require.resolve('onnxruntime-node'), PROBE_MODEL: Buffer.from(tinyModel()).toString('base64') },
+    { PROBE_ORT: require.resolve('onnxruntime-node'), PROBE_MODEL: Buffer.from(providerProbeModel()).toString('base64') },
     timeoutMs,
   );
   if (!outcome.result) return { available: false, reason: childFailure('WebGPU', outcome, timeoutMs) };
@@ -200,7 +191,7 @@ export async function probeWebGpu(options: { timeoutMs?: number; platform?: stri
     if (platform === 'linux' && linuxGpuDeviceNodes(options.devDirectory).length === 0) return { available: true, software: true, note: SOFTWARE_NOTE };
     return { available: true };
   }
-  const why = String(outcome.result.reason ?? 'unknown error');
+  const why = typeof outcome.result.reason === 'string' ? outcome.result.reason : 'unknown error';
   const adapter = /adapter/i.test(why) ? 'no WebGPU adapter could be created (no GPU, or no Vulkan/Metal/D3D12 driver)' : 'the WebGPU provider failed to start';
   return { available: false, reason: `${adapter}: ${why.replace(/^.*?(Failed to get a WebGPU adapter)/, '$1')}` };
 }
@@ -221,7 +212,7 @@ export class ProviderChooser {
   constructor(options: { probes?: Partial<ProviderProbes> } = {}) {
     const custom = options.probes && (options.probes.cuda || options.probes.webgpu);
     this.probes = { ...realProbes, ...options.probes };
-    this.cache = custom ? new Map() : processCache;
+    this.cache = custom ? new Map<Device, Promise<ProbeResult>>() : processCache;
   }
 
   private probe(device: Exclude<Device, 'cpu'>): Promise<ProbeResult> {

@@ -1,6 +1,21 @@
-// Conversions between the floating-point storage formats checkpoints use and float32.
+// The engine's one dtype vocabulary (the element types weight files store) and the conversions
+// between the floating-point ones and float32.
 
-export type FloatDType = 'f32' | 'f16' | 'bf16';
+export type DType = 'f32' | 'f16' | 'bf16' | 'f64' | 'i64' | 'i32' | 'i16' | 'i8' | 'u8' | 'bool';
+
+/** The floating-point storage formats checkpoints keep their weights in. */
+export type FloatDType = Extract<DType, 'f32' | 'f16' | 'bf16'>;
+
+export const DTYPE_BYTES: Readonly<Record<DType, number>> = {
+  f32: 4, f16: 2, bf16: 2, f64: 8, i64: 8, i32: 4, i16: 2, i8: 1, u8: 1, bool: 1,
+};
+
+/** How safetensors headers name the float dtypes. */
+export const SAFETENSORS_FLOAT_DTYPES = { F32: 'f32', F16: 'f16', BF16: 'bf16' } as const satisfies Record<string, FloatDType>;
+export type SafetensorsFloatDType = keyof typeof SAFETENSORS_FLOAT_DTYPES;
+
+/** How config.json (`dtype`, `torch_dtype`) names the float dtypes. */
+export const TORCH_FLOAT_DTYPES = { float32: 'f32', float16: 'f16', bfloat16: 'bf16' } as const satisfies Record<string, FloatDType>;
 
 export function bf16ToF32(src: Uint16Array, out = new Float32Array(src.length)): Float32Array {
   const bits = new Uint32Array(out.buffer, out.byteOffset, out.length);

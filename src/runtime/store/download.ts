@@ -722,7 +722,7 @@ export async function downloadFile(opts: DownloadFileOptions): Promise<DownloadR
       handle = await open(part, offset > 0 ? 'a' : 'w');
       let written = offset;
       const idleMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-      let idle = setTimeout(() => res.destroy(Object.assign(new Error('download stalled'), { code: 'ETIMEDOUT' })), idleMs);
+      const idle = setTimeout(() => res.destroy(Object.assign(new Error('download stalled'), { code: 'ETIMEDOUT' })), idleMs);
       try {
         for await (const chunk of res as AsyncIterable<Buffer>) {
           if (total !== undefined && written + chunk.length > total) {

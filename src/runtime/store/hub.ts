@@ -114,6 +114,7 @@ export function validateRepoFilePath(path: unknown, repo?: string): string {
   if (path.startsWith('/')) bad('absolute path');
   if (path.includes('\\')) bad('backslash');
   if (/^[A-Za-z]:/.test(path) || path.includes(':')) bad('drive letter or colon');
+  // eslint-disable-next-line no-control-regex -- control characters are what this refuses
   if (/[\u0000-\u001f\u007f]/.test(path)) bad('control character');
   for (const segment of path.split('/')) {
     if (segment === '' || segment === '.' || segment === '..') bad('empty, "." or ".." segment');

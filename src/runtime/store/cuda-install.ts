@@ -85,7 +85,8 @@ async function packageHash(index: unknown, id: string, version: string, ctx: Par
   const entry = isObj(leaf) ? leaf.catalogEntry : undefined;
   let catalog: unknown = entry;
   if (typeof entry === 'string') catalog = (await getJson(new URL(entry), ctx)).body;
-  if (!isObj(catalog) || typeof catalog.packageHash !== 'string' || String(catalog.packageHashAlgorithm ?? 'SHA512').toUpperCase() !== 'SHA512') {
+  const algorithm = isObj(catalog) ? (catalog.packageHashAlgorithm ?? 'SHA512') : undefined;
+  if (!isObj(catalog) || typeof catalog.packageHash !== 'string' || typeof algorithm !== 'string' || algorithm.toUpperCase() !== 'SHA512') {
     throw feedError(`no SHA-512 for ${id} ${version}`);
   }
   return catalog.packageHash;
@@ -114,7 +115,7 @@ async function extract(zipPath: string, wanted: Map<string, string>, folder: str
       written.push(target);
     }
   } finally {
-    await zip.close();
+    zip.close();
   }
   return written;
 }
