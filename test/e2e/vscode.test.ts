@@ -410,7 +410,10 @@ describe('RecursiveMAS in VS Code (code-server)', { skip: missing ?? false, time
 
   test('a running download can be cancelled from its notification; nothing looks complete', shot('download-cancel', async () => {
     rmSync(modelsDir(), { recursive: true, force: true });
-    hub.faults.trickle = { chunkBytes: 4096, intervalMs: 50 };
+    // The previous test's toasts would crowd out this one's (VS Code shows only a few at a time).
+    for (const t of await page.locator('.notification-toast .codicon-notifications-clear').all()) await t.click().catch(() => {});
+    // Slow enough that the download cannot finish before the click on Cancel, even on a loaded machine.
+    hub.faults.trickle = { chunkBytes: 2048, intervalMs: 100 };
     try {
       await runCommand(page, 'RecursiveMAS: Download Models');
       await page.locator('.monaco-dialog-box .monaco-button', { hasText: /^Download$/ }).click();
