@@ -27,15 +27,14 @@ module.exports = {
     ),
     forbid(
       'extension-runtime-client-store-only',
-      'The extension talks to the runtime process through its client, and uses the model store; never the process code. ' +
-        'Known exception until they move beside framing.ts: the CUDA probes in process/providers.ts, which the CUDA install also runs.',
+      'The extension talks to the runtime process through its client, and uses the model store and the hardware probes; never the process code.',
       { path: '^src/extension/' },
-      { path: '^src/runtime/', pathNot: '^src/runtime/((client|store)/|framing\\.ts$|process/providers\\.ts$)' },
+      { path: '^src/runtime/', pathNot: '^src/runtime/((client|store)/|framing\\.ts$|probes\\.ts$)' },
     ),
     forbid(
       'no-inference-in-extension-host',
       'The extension host never loads an inference library (a native crash would take the editor down).',
-      { path: '^(src/(extension|protocol|runtime/(client|store))/|webview/|src/runtime/process/providers\\.ts$)' },
+      { path: '^(src/(extension|protocol|runtime/(client|store))/|webview/|src/runtime/probes\\.ts$)' },
       { path: INFERENCE },
     ),
     forbid(

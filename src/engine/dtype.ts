@@ -71,6 +71,17 @@ export function f32ToF16Bits(value: number): number {
   return sign | h;
 }
 
+const bf16Scratch = new Float32Array(1);
+const bf16ScratchBits = new Uint32Array(bf16Scratch.buffer);
+
+/** float32 -> bfloat16 bits, round to nearest even (NaN stays a quiet NaN). */
+export function f32ToBf16Bits(value: number): number {
+  bf16Scratch[0] = value;
+  const x = bf16ScratchBits[0]!;
+  if ((x & 0x7f800000) === 0x7f800000 && (x & 0x7fffff) !== 0) return ((x >>> 16) | 0x40) & 0xffff;
+  return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
 export function f32ToF16(src: Float32Array): Uint16Array {
   const out = new Uint16Array(src.length);
   for (let i = 0; i < src.length; i++) out[i] = f32ToF16Bits(src[i]!);

@@ -5,7 +5,7 @@ import * as vscode from 'vscode';
 import { ModelStore, type PullProgress } from '../runtime/store/store';
 import { cudaPackage, installCudaSupport, nvidiaDriverPresent } from '../runtime/store/cuda-install';
 import { DownloadError } from '../runtime/store/download';
-import { ortBindingDirectory, probeCuda } from '../runtime/process/providers';
+import { ortBindingDirectory, probeCuda } from '../runtime/probes';
 import { join } from 'node:path';
 import { readPreset, teamRequirements } from '../engine/host';
 import { currentSettings, updateSetting } from './config';

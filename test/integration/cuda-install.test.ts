@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { DownloadError } from '../../src/runtime/store/download';
 import { bundledOrtVersion, cudaPackage, installCudaSupport } from '../../src/runtime/store/cuda-install';
-import { probeCuda } from '../../src/runtime/process/providers';
+import { probeCuda } from '../../src/runtime/probes';
 import { tempDir } from '../support/paths';
 import { torchZip } from '../support/pt-writer';
 

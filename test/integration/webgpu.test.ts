@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main';
 import type { CliIo } from '../../src/cli/io';
-import { probeWebGpu } from '../../src/runtime/process/providers';
+import { probeWebGpu } from '../../src/runtime/probes';
 import { STORIES, tempDir } from '../support/paths';
 import { DecoderModel } from '../../src/engine/model/decoder';
 import { loadTeam } from '../../src/engine/index';

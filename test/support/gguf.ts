@@ -2,7 +2,7 @@
 // llama.cpp's convert_hf_to_gguf.py does, so llama.cpp can serve as an independent oracle.
 // Written from the GGUF spec and ggml's block layouts; tensors are streamed one at a time.
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { f32ToF16Bits } from '../../src/engine/model/synthetic/safetensors-writer';
+import { f32ToF16Bits } from '../../src/engine/dtype';
 import { f16BitsToF32, f16Round, listModelTensors, readStoredTensor } from './safetensors-read';
 import { headDimOf, storedTensorName, type TinyModel } from './tiny-hf';
 

@@ -15,7 +15,7 @@
 import { writeFileSync } from 'node:fs';
 import { crc32 } from '../../src/engine/links/torch-file';
 import type { DType } from '../../src/engine/dtype';
-import { f32ToBf16Bits, f32ToF16Bits } from '../../src/engine/model/synthetic/safetensors-writer';
+import { f32ToBf16Bits, f32ToF16Bits } from '../../src/engine/dtype';
 
 // ---------------------------------------------------------------------------------------------
 // Tensors and storages

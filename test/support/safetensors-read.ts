@@ -2,7 +2,7 @@
 // hardening beyond bounds): the values a bf16 or f16 weight holds, and every tensor of a folder.
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import { f32ToBf16Bits, f32ToF16Bits, type StoredDType } from '../../src/engine/model/synthetic/safetensors-writer';
+import { f32ToBf16Bits, f32ToF16Bits, type SafetensorsFloatDType } from '../../src/engine/dtype';
 
 const scratchF32 = new Float32Array(1);
 const scratchU32 = new Uint32Array(scratchF32.buffer);
@@ -36,12 +36,12 @@ export function f16Round(x: Float32Array): Float32Array {
 }
 
 /** The values `dtype` storage keeps of `x` (F32: `x` itself). */
-export function roundTo(dtype: StoredDType, x: Float32Array): Float32Array {
+export function roundTo(dtype: SafetensorsFloatDType, x: Float32Array): Float32Array {
   return dtype === 'BF16' ? bf16Round(x) : dtype === 'F16' ? f16Round(x) : x;
 }
 
 export interface StoredTensorInfo {
-  dtype: StoredDType;
+  dtype: SafetensorsFloatDType;
   shape: number[];
   file: string;
   /** Absolute byte offset of the tensor's data in `file`. */
@@ -60,7 +60,7 @@ export function readSafetensorsHeader(path: string): { tensors: Map<string, Stor
     if (n + 8 > size) throw new Error(`${path}: header length ${n} exceeds the file size ${size}`);
     const headerBytes = Buffer.alloc(n);
     readSync(fd, headerBytes, 0, n, 8);
-    const header = JSON.parse(headerBytes.toString('utf8')) as Record<string, { dtype: StoredDType; shape: number[]; data_offsets: [number, number] }>;
+    const header = JSON.parse(headerBytes.toString('utf8')) as Record<string, { dtype: SafetensorsFloatDType; shape: number[]; data_offsets: [number, number] }>;
     const tensors = new Map<string, StoredTensorInfo>();
     let metadata: Record<string, string> = {};
     for (const [name, v] of Object.entries(header)) {

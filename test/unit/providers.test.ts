@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cudaProviderFiles, linuxGpuDeviceNodes, probeCuda, probeWebGpu, ProviderChooser, resolveThreads, type ProbeResult } from '../../src/runtime/process/providers';
+import { cudaProviderFiles, linuxGpuDeviceNodes, probeCuda, probeWebGpu, type ProbeResult } from '../../src/runtime/probes';
+import { ProviderChooser, resolveThreads } from '../../src/runtime/process/providers';
 import { tempDir } from '../support/paths';
 
 const yes = async (): Promise<ProbeResult> => ({ available: true });

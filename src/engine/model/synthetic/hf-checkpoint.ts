@@ -9,8 +9,8 @@ import {
   writeSafetensors,
   writeShardedSafetensors,
   type SafetensorsTensor,
-  type StoredDType,
 } from './safetensors-writer';
+import type { SafetensorsFloatDType } from '../../dtype';
 import { SeededRandom } from '../../random';
 import type { HfFamilyName } from '../config';
 import { qwen35Config, qwen35TensorPlan, type Qwen35Options } from './qwen3_5-checkpoint';
@@ -36,7 +36,7 @@ export interface CheckpointSpec {
   /** Total vocabulary including the family's added (special) tokens. */
   vocabSize: number;
   /** Storage dtype of the weights; default F32. */
-  dtype?: StoredDType;
+  dtype?: SafetensorsFloatDType;
   tieWordEmbeddings?: boolean;
   ropeTheta?: number;
   rmsNormEps?: number;
@@ -724,7 +724,7 @@ function maxPositionsOf(spec: CheckpointSpec, info: FamilyInfo): number {
   return spec.maxPositionEmbeddings ?? (spec.ropeScalingLlama3 ? 131072 : info.defaults.maxPositionEmbeddings);
 }
 
-function torchDtype(d: StoredDType): string {
+function torchDtype(d: SafetensorsFloatDType): string {
   return d === 'BF16' ? 'bfloat16' : d === 'F16' ? 'float16' : 'float32';
 }
 

@@ -3,12 +3,7 @@
 // the other; test/support/safetensors-read.ts reads them back for the test tooling.
 import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { f32ToF16Bits, type SafetensorsFloatDType } from '../../dtype';
-
-export { f32ToF16Bits };
-
-/** The dtype a weight is stored in, as the safetensors header names it. */
-export type StoredDType = SafetensorsFloatDType;
+import { DTYPE_BYTES, f32ToBf16Bits, f32ToF16Bits, SAFETENSORS_FLOAT_DTYPES, type SafetensorsFloatDType } from '../../dtype';
 
 /**
  * One tensor to write. `data` is float32 values in row-major order; a function yielding chunks
@@ -16,25 +11,12 @@ export type StoredDType = SafetensorsFloatDType;
  */
 export interface SafetensorsTensor {
   name: string;
-  dtype: StoredDType;
+  dtype: SafetensorsFloatDType;
   shape: number[];
   data: Float32Array | (() => Iterable<Float32Array>);
 }
 
-const BYTES: Record<StoredDType, number> = { F32: 4, F16: 2, BF16: 2 };
-
-const scratchF32 = new Float32Array(1);
-const scratchU32 = new Uint32Array(scratchF32.buffer);
-
-/** float32 -> bfloat16 bits, round to nearest even (NaN stays a quiet NaN). */
-export function f32ToBf16Bits(value: number): number {
-  scratchF32[0] = value;
-  const x = scratchU32[0]!;
-  if ((x & 0x7f800000) === 0x7f800000 && (x & 0x7fffff) !== 0) return ((x >>> 16) | 0x40) & 0xffff;
-  return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
-}
-
-export function encodeAs(dtype: StoredDType, x: Float32Array): Uint8Array {
+export function encodeAs(dtype: SafetensorsFloatDType, x: Float32Array): Uint8Array {
   if (dtype === 'F32') return new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
   const out = new Uint16Array(x.length);
   const conv = dtype === 'BF16' ? f32ToBf16Bits : f32ToF16Bits;
@@ -47,7 +29,7 @@ function elementCount(shape: number[]): number {
 }
 
 export function tensorByteLength(t: Pick<SafetensorsTensor, 'dtype' | 'shape'>): number {
-  return elementCount(t.shape) * BYTES[t.dtype];
+  return elementCount(t.shape) * DTYPE_BYTES[SAFETENSORS_FLOAT_DTYPES[t.dtype]];
 }
 
 function* chunksOf(t: SafetensorsTensor): Iterable<Float32Array> {
