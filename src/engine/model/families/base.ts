@@ -155,8 +155,7 @@ export class DecoderGraphBuilder {
 
   protected async mlp(l: number, x: string): Promise<string> {
     const { g } = this;
-    const gate = await this.linear(x, layerWeight(l, 'mlp.gate_proj'));
-    const up = await this.linear(x, layerWeight(l, 'mlp.up_proj'));
+    const [gate, up] = (await this.linearGroup(x, [layerWeight(l, 'mlp.gate_proj'), layerWeight(l, 'mlp.up_proj')])) as [string, string];
     const silu = g.op('Mul', [gate, g.op('Sigmoid', [gate])]);
     return this.linear(g.op('Mul', [silu, up]), layerWeight(l, 'mlp.down_proj'));
   }
@@ -177,36 +176,62 @@ export class DecoderGraphBuilder {
 
   /** y = x W^T (+ b) for a PyTorch Linear stored as [out, in], in the configured precision. */
   protected async linear(x: string, prefix: string, weightName = `${prefix}.weight`): Promise<string> {
+    return (await this.linearParts(x, [{ prefix, weightName }]))[0]!;
+  }
+
+  /**
+   * Several Linears of the same input as one matrix product, split after: [x W1^T | x W2^T | ...].
+   * Each output column is the same dot product as on its own, but a decode step dispatches one
+   * kernel instead of several small ones (Qwen3.5's in_proj_b/a have 16 rows each).
+   */
+  protected async linearGroup(x: string, prefixes: string[]): Promise<string[]> {
+    return this.linearParts(x, prefixes.map((prefix) => ({ prefix, weightName: `${prefix}.weight` })));
+  }
+
+  private async linearParts(x: string, parts: { prefix: string; weightName: string }[]): Promise<string[]> {
     const { g } = this;
-    const [out, inner] = this.checkWeight(weightName) as [number, number];
+    const shapes = parts.map((p) => this.checkWeight(p.weightName) as [number, number]);
+    const inner = shapes[0]![1];
+    if (shapes.some(([, i]) => i !== inner)) throw new Error(`grouped linears ${parts.map((p) => p.prefix).join(', ')} differ in input width`);
+    const outs = shapes.map(([o]) => o);
+    const out = outs.reduce((a, b) => a + b, 0);
+    const firsts = outs.map((_, i) => outs.slice(0, i).reduce((a, b) => a + b, 0));
+    const name = parts.length === 1 ? parts[0]!.weightName : `${parts[0]!.prefix}.group${parts.length}`;
     let y: string;
     if (this.precision === 'int4') {
       const blocksPerRow = Math.ceil(inner / INT4_BLOCK);
       const q: Int4Weights = { packed: new Uint8Array(out * blocksPerRow * (INT4_BLOCK / 2)), scales: new Float32Array(out * blocksPerRow), blocksPerRow };
-      await this.forRowChunks(weightName, out, inner, (rows, first, count) => quantizeInt4Rows(rows, count, inner, q, first));
+      for (const [i, p] of parts.entries()) {
+        await this.forRowChunks(p.weightName, outs[i]!, inner, (rows, first, count) => quantizeInt4Rows(rows, count, inner, q, firsts[i]! + first));
+      }
       g.useOpset('com.microsoft', 1);
-      const packed = g.initializer(`${weightName}.q4`, DataType.UINT8, [out, q.blocksPerRow, INT4_BLOCK / 2], q.packed);
-      const scales = g.initializer(`${weightName}.scales`, DataType.FLOAT, [out * q.blocksPerRow], q.scales);
+      const packed = g.initializer(`${name}.q4`, DataType.UINT8, [out, q.blocksPerRow, INT4_BLOCK / 2], q.packed);
+      const scales = g.initializer(`${name}.scales`, DataType.FLOAT, [out * q.blocksPerRow], q.scales);
       // accuracy_level 4 computes with int8-quantized activations, as llama.cpp's Q4_0 kernels do.
       y = g.op('MatMulNBits', [x, packed, scales], { K: inner, N: out, bits: 4, block_size: INT4_BLOCK, accuracy_level: 4 }, { domain: 'com.microsoft' });
     } else {
       const fp16 = this.precision === 'fp16';
       const t = fp16 ? new Uint16Array(out * inner) : new Float32Array(out * inner);
-      await this.forRowChunks(weightName, out, inner, (rows, first, count) => transposeRows(rows, count, inner, out, first, t));
+      for (const [i, p] of parts.entries()) {
+        await this.forRowChunks(p.weightName, outs[i]!, inner, (rows, first, count) => transposeRows(rows, count, inner, out, firsts[i]! + first, t));
+      }
       if (!fp16) {
-        y = g.op('MatMul', [x, g.initializer(`${weightName}.t`, DataType.FLOAT, [inner, out], t)]);
+        y = g.op('MatMul', [x, g.initializer(`${name}.t`, DataType.FLOAT, [inner, out], t)]);
       } else {
-        const w16 = g.initializer(`${weightName}.t`, DataType.FLOAT16, [inner, out], t);
+        const w16 = g.initializer(`${name}.t`, DataType.FLOAT16, [inner, out], t);
         y = this.options.fp16MatMuls
           ? g.op('Cast', [g.op('MatMul', [g.op('Cast', [x], { to: DataType.FLOAT16 }), w16])], { to: DataType.FLOAT })
           : g.op('MatMul', [x, g.op('Cast', [w16], { to: DataType.FLOAT })]);
       }
     }
-    const biasName = `${prefix}.bias`;
-    if (this.weights.has(biasName)) {
-      y = g.op('Add', [y, g.initializer(biasName, DataType.FLOAT, [out], await this.weights.read(biasName))]);
+    const biases = parts.map((p) => `${p.prefix}.bias`);
+    if (biases.some((b) => this.weights.has(b))) {
+      const bias = new Float32Array(out);
+      for (const [i, b] of biases.entries()) if (this.weights.has(b)) bias.set(await this.weights.read(b), firsts[i]);
+      y = g.op('Add', [y, g.initializer(`${name}.bias`, DataType.FLOAT, [out], bias)]);
     }
-    return y;
+    if (parts.length === 1) return [y];
+    return g.opN('Split', [y, g.constI64(outs)], parts.length, { axis: -1 });
   }
 
   protected async lmHead(x: string): Promise<string> {

@@ -65,10 +65,7 @@ class Qwen35GraphBuilder extends DecoderGraphBuilder {
     const w = (name: string) => layerWeight(l, `linear_attn.${name}`);
     g.useOpset('com.microsoft', 1);
 
-    const qkv = await this.linear(x, w('in_proj_qkv'));
-    const z = await this.linear(x, w('in_proj_z'));
-    const b = await this.linear(x, w('in_proj_b'));
-    const a = await this.linear(x, w('in_proj_a'));
+    const [qkv, z, b, a] = (await this.linearGroup(x, [w('in_proj_qkv'), w('in_proj_z'), w('in_proj_b'), w('in_proj_a')])) as [string, string, string, string];
 
     // Causal depthwise conv over [conv state | new positions], channels first.
     const convWeight = g.initializer(w('conv1d.weight'), DataType.FLOAT, [channels, 1, la.convKernel], await this.requireWeight(w('conv1d.weight')));
