@@ -15,7 +15,7 @@ import { generatedLinkTensors } from '../../src/engine/chain/generated-links';
 import { latentRollout } from '../../src/engine/chain/rollout';
 import { RecursiveLink, linkComputation } from '../../src/engine/links/link';
 import { writeRelease } from '../support/release';
-import type { TinyModelSpec } from '../support/tiny-hf';
+import { writeTinyHfModel, type TinyModelSpec } from '../support/tiny-hf';
 import type { SolveEvent } from '../../src/engine/api';
 import { argmax } from '../support/tiny-hf';
 
@@ -51,7 +51,7 @@ test('stories260K on the WebGPU provider prints the same greedy text as llama2.c
   assert.deepEqual(text, reference.subarray(0, text.length));
 });
 
-test('fp16 on a GPU provider multiplies fp16 weights in fp16, and its greedy tokens track fp32', async (t) => {
+test('fp16 on a GPU provider computes in fp16 (weights, activations, KV cache), and its greedy tokens track fp32', async (t) => {
   if (!(await webgpuHere(t))) return;
   const model = join(STORIES, 'stories260K.bin');
   const cacheDirectory = tempDir();
@@ -59,13 +59,11 @@ test('fp16 on a GPU provider multiplies fp16 weights in fp16, and its greedy tok
   const gpu16 = await DecoderModel.load(model, { precision: 'fp16', device: 'webgpu', cacheDirectory });
   try {
     assert.equal(gpu16.device, 'webgpu');
-    // The GPU graph feeds its fp16 weights to the products and casts the activations around them
-    // (two Casts per matrix); the CPU graph widens each weight instead (one Cast per matrix).
+    // The GPU graph computes in fp16 (its KV cache is fp16, below); the CPU graph widens each fp16
+    // weight to fp32 instead, since the CPU provider has no fp16 kernels for most of it.
     const cpu16 = await DecoderModel.load(model, { precision: 'fp16', device: 'cpu', cacheDirectory });
     await cpu16.dispose();
     assert.notEqual(gpu16.graphPath, cpu16.graphPath);
-    const casts = (path: string) => readFileSync(path).toString('latin1').split('Cast').length - 1;
-    assert.ok(casts(gpu16.graphPath) >= 1.8 * casts(cpu16.graphPath), `${casts(gpu16.graphPath)} vs ${casts(cpu16.graphPath)} Cast nodes`);
     const greedy = async (m: DecoderModel) => {
       const state = m.newState();
       const ids: number[] = [];
@@ -77,6 +75,11 @@ test('fp16 on a GPU provider multiplies fp16 weights in fp16, and its greedy tok
       }
       return ids;
     };
+    const state = gpu16.newState();
+    await gpu16.forward(state, gpu16.embedding.lookup([1, 2]), 2, 1);
+    assert.equal(state.past['past_key_values.0.key']!.type, 'float16', 'the KV cache is fp16 on the device');
+    assert.deepEqual(state.past['past_key_values.0.key']!.dims.slice(2, 3), [2]);
+    state.release();
     const [a, b] = [await greedy(fp32), await greedy(gpu16)];
     const same = a.findIndex((id, i) => id !== b[i]);
     console.log(`fp16 on webgpu vs fp32 on cpu: greedy ids identical for ${same < 0 ? a.length : same} of ${a.length} tokens`);
@@ -86,6 +89,62 @@ test('fp16 on a GPU provider multiplies fp16 weights in fp16, and its greedy tok
     await gpu16.dispose();
   }
 });
+
+// Each family's fp16-compute graph (its own norms, gates, GELU, linear attention) against fp32 on
+// the CPU, teacher-forced so one early difference cannot hide the rest. lavapipe's fp16 products
+// alone (fp16 inputs, fp32 everywhere else) already moved these random-weight logits by up to 4% of
+// their range at one position, so the average gap is what tells a wrong scale from rounding.
+const FP16_FAMILIES: Record<string, TinyModelSpec> = {
+  'qwen2 (q/k/v biases)': { family: 'qwen2', hiddenSize: 64, intermediateSize: 160, numLayers: 2, numHeads: 4, numKvHeads: 2, vocabSize: 300, seed: 21 },
+  'gemma3 (sandwich norms, GELU, sliding window, softcapping)': {
+    family: 'gemma3', hiddenSize: 64, intermediateSize: 160, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 32, vocabSize: 300, seed: 22,
+    tieWordEmbeddings: false, gemma3: { multimodal: false, slidingWindow: 4, slidingWindowPattern: 2, finalLogitSoftcapping: 30 },
+  },
+  'qwen3_5 (gated attention, linear attention in fp32)': {
+    family: 'qwen3_5', hiddenSize: 64, intermediateSize: 160, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 32, vocabSize: 300, seed: 23,
+    qwen3_5: { fullAttentionInterval: 2, linearKeyHeads: 2, linearValueHeads: 4 },
+  },
+};
+
+for (const [name, spec] of Object.entries(FP16_FAMILIES)) {
+  test(`fp16 compute on WebGPU tracks fp32 on the CPU: ${name}`, async (t) => {
+    if (!(await webgpuHere(t))) return;
+    const dir = tempDir();
+    const tiny = await writeTinyHfModel(join(dir, 'hf'), spec);
+    const cacheDirectory = join(dir, 'cache');
+    const fp32 = await DecoderModel.load(tiny.dir, { precision: 'fp32', device: 'cpu', cacheDirectory });
+    const gpu16 = await DecoderModel.load(tiny.dir, { precision: 'fp16', device: 'webgpu', cacheDirectory });
+    try {
+      assert.equal(gpu16.device, 'webgpu', gpu16.warnings.join(' '));
+      const ids = Array.from({ length: 24 }, (_, i) => (i * 37 + 5) % spec.vocabSize);
+      const [s32, s16] = [fp32.newState(), gpu16.newState()];
+      let agree = 0;
+      let worst = 0;
+      let total = 0;
+      for (const id of ids) {
+        const [a, b] = [await fp32.forward(s32, fp32.embedding.lookup([id]), 1, 1), await gpu16.forward(s16, gpu16.embedding.lookup([id]), 1, 1)];
+        if (argmax(a.logits) === argmax(b.logits)) agree++;
+        const range = Math.max(...a.logits) - Math.min(...a.logits);
+        for (let i = 0; i < a.logits.length; i++) {
+          const gap = Math.abs(a.logits[i]! - b.logits[i]!) / range;
+          worst = Math.max(worst, gap);
+          total += gap;
+        }
+      }
+      const kvName = Object.keys(s16.past).find((n) => n.endsWith('.key'))!;
+      assert.equal(s16.past[kvName]!.type, 'float16');
+      s16.release();
+      console.log(`fp16 webgpu vs fp32 cpu, ${name}: top-1 ${agree}/${ids.length}, max logit gap ${worst.toExponential(2)} of the logit range, mean ${(total / (ids.length * spec.vocabSize)).toExponential(2)}`);
+      assert.ok(agree >= ids.length - 3, `top-1 agreed on ${agree} of ${ids.length}`);
+      assert.ok(worst < 0.1, `logits differ by ${worst} of their range`);
+      // Measured here: 0.6-2.4e-3 as built, 2.0-13e-3 with the attention scale 1.2x off.
+      assert.ok(total / (ids.length * spec.vocabSize) < 3.5e-3, `logits differ by ${total / (ids.length * spec.vocabSize)} of their range on average`);
+    } finally {
+      await fp32.dispose();
+      await gpu16.dispose();
+    }
+  });
+}
 
 test('on WebGPU the decoder state stays in device memory between steps, and shared snapshots stay valid', async (t) => {
   if (!(await webgpuHere(t))) return;

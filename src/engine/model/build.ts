@@ -23,13 +23,17 @@ export interface BuiltGraph {
   buildMs: number;
 }
 
+/** Whether a graph for `device` computes in fp16 (GPU providers at fp16; the CPU widens fp16 weights). */
+export function computesInFp16(precision: Precision, device: Device | undefined): boolean {
+  return precision === 'fp16' && device !== undefined && device !== 'cpu';
+}
+
 export async function buildDecoderGraph(
   checkpoint: Checkpoint,
   options: { precision: Precision; cacheDirectory?: string; device?: Device; latentHead?: LatentHead },
 ): Promise<BuiltGraph> {
-  // A GPU provider multiplies fp16 weights in fp16; the CPU provider gets them widened (see GraphOptions).
   const graphOptions: GraphOptions = {
-    ...(options.precision === 'fp16' && options.device && options.device !== 'cpu' ? { fp16MatMuls: true } : {}),
+    ...(computesInFp16(options.precision, options.device) ? { fp16Compute: true } : {}),
     ...(options.latentHead ? { latentHead: options.latentHead } : {}),
   };
   const started = performance.now();
@@ -38,7 +42,7 @@ export async function buildDecoderGraph(
   const hashes = [];
   for (const file of checkpoint.contentFiles) hashes.push(await hashFile(file, cacheRoot));
   const key = createHash('sha256')
-    .update(JSON.stringify({ GRAPH_VERSION, precision: options.precision, hashes, fp16MatMuls: graphOptions.fp16MatMuls, latentHead: graphOptions.latentHead?.key }))
+    .update(JSON.stringify({ GRAPH_VERSION, precision: options.precision, hashes, fp16Compute: graphOptions.fp16Compute, latentHead: graphOptions.latentHead?.key }))
     .digest('hex')
     .slice(0, 24);
   const folder = join(cacheRoot, key);

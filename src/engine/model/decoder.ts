@@ -5,7 +5,7 @@ import * as ort from 'onnxruntime-node';
 // ORT's own warnings (e.g. about unused initializers) are noise for users; errors still surface.
 ort.env.logLevel = 'error';
 import { UserError, type Device, type Precision } from '../api';
-import { buildDecoderGraph } from './build';
+import { buildDecoderGraph, computesInFp16 } from './build';
 import { convChannels, type DecoderConfig } from './config';
 import { EmbeddingTable } from './embedding';
 import { openCheckpoint } from './hf';
@@ -34,8 +34,10 @@ export class DecoderState {
     private readonly config: DecoderConfig,
     past?: Record<string, ort.Tensor>,
     readonly onDevice = false,
+    /** The KV cache's element type: fp16 where the graph computes in fp16 (GPU providers). */
+    private readonly kvType: KvType = 'float32',
   ) {
-    this.pastTensors = past ?? emptyPast(config);
+    this.pastTensors = past ?? emptyPast(config, kvType);
     for (const t of Object.values(this.pastTensors)) holdDeviceTensor(t);
   }
   /** The state tensors, by graph input name. */
@@ -55,7 +57,7 @@ export class DecoderState {
    */
   release(): void {
     for (const t of Object.values(this.pastTensors)) dropDeviceTensor(t);
-    this.pastTensors = emptyPast(this.config);
+    this.pastTensors = emptyPast(this.config, this.kvType);
     this.length = 0;
   }
   reset(): void {
@@ -67,7 +69,7 @@ export class DecoderState {
    * them is safe; a linear-attention layer's running state is captured exactly at this length.
    */
   snapshot(): DecoderState {
-    const copy = new DecoderState(this.config, { ...this.pastTensors }, this.onDevice);
+    const copy = new DecoderState(this.config, { ...this.pastTensors }, this.onDevice, this.kvType);
     copy.length = this.length;
     return copy;
   }
@@ -125,9 +127,12 @@ export function stateNames(c: DecoderConfig): [string, string][] {
   return names;
 }
 
-function emptyPast(c: DecoderConfig): Record<string, ort.Tensor> {
+type KvType = 'float32' | 'float16';
+
+function emptyPast(c: DecoderConfig, kvType: KvType): Record<string, ort.Tensor> {
   const past: Record<string, ort.Tensor> = {};
-  const empty = new ort.Tensor('float32', new Float32Array(0), [1, c.numKvHeads, 0, c.headDim]);
+  const dims = [1, c.numKvHeads, 0, c.headDim];
+  const empty = kvType === 'float16' ? new ort.Tensor('float16', new Uint16Array(0), dims) : new ort.Tensor('float32', new Float32Array(0), dims);
   const la = c.linearAttention;
   for (let l = 0; l < c.numLayers; l++) {
     if (la?.isLinear[l]) {
@@ -168,6 +173,7 @@ export class DecoderModel {
   private readonly stateNames: [string, string][];
   /** Whether the session keeps the state outputs in device memory (GPU providers). */
   readonly stateOnDevice: boolean;
+  private readonly kvType: KvType;
 
   private constructor(
     readonly source: string,
@@ -183,25 +189,30 @@ export class DecoderModel {
   ) {
     this.stateNames = stateNames(config);
     this.stateOnDevice = device !== 'cpu';
+    this.kvType = computesInFp16(precision, device) ? 'float16' : 'float32';
   }
 
   static async load(path: string, options: LoadModelOptions = {}): Promise<DecoderModel> {
     const precision = options.precision ?? 'fp32';
     const checkpoint = await openCheckpoint(path);
     try {
-      const built = await buildDecoderGraph(checkpoint, { precision, cacheDirectory: options.cacheDirectory, device: options.device, latentHead: options.latentHead });
+      const requested = options.device ?? 'cpu';
+      const graphFor = async (device: Device) => (await buildDecoderGraph(checkpoint, { precision, cacheDirectory: options.cacheDirectory, device, latentHead: options.latentHead })).modelPath;
+      const graph = await graphFor(requested);
       // An int4 model's lookups read int8 rows: its own classifier is coarser than that.
-      const embedding = await EmbeddingTable.load(checkpoint, { int8: precision === 'int4', int8File: join(dirname(built.modelPath), 'embedding.int8') });
+      const embedding = await EmbeddingTable.load(checkpoint, { int8: precision === 'int4', int8File: join(dirname(graph), 'embedding.int8') });
       const deviceOutputs = [...stateNames(checkpoint.config).map(([, present]) => present), ...(options.latentHead ? ['next_embeds'] : [])];
-      const { session, device, warnings } = await createSession(built.modelPath, options.device ?? 'cpu', options.threads, deviceOutputs);
-      return new DecoderModel(path, checkpoint.config, embedding, session, device, precision, warnings, built.modelPath, options.latentHead?.key);
+      // An fp16-compute graph needs GPU kernels: if the provider fails, the CPU gets its own graph.
+      const cpuGraph = computesInFp16(precision, requested) ? () => graphFor('cpu') : undefined;
+      const { session, device, warnings, modelPath } = await createSession(graph, requested, options.threads, deviceOutputs, cpuGraph);
+      return new DecoderModel(path, checkpoint.config, embedding, session, device, precision, warnings, modelPath as string, options.latentHead?.key);
     } finally {
       await checkpoint.close();
     }
   }
 
   newState(): DecoderState {
-    return new DecoderState(this.config, undefined, this.stateOnDevice);
+    return new DecoderState(this.config, undefined, this.stateOnDevice, this.kvType);
   }
 
   /** Runs `count` new positions given as input embeddings ([count * hidden]) on top of `state`'s cache. */
@@ -294,7 +305,9 @@ export async function createSession(
   device: Device,
   threads?: number,
   deviceOutputs: readonly string[] = [],
-): Promise<{ session: ort.InferenceSession; device: Device; warnings: string[] }> {
+  /** The graph to run on the CPU instead, when the one given needs the GPU provider (fp16 compute). */
+  cpuGraph?: () => Promise<string>,
+): Promise<{ session: ort.InferenceSession; device: Device; warnings: string[]; modelPath: string | Uint8Array }> {
   const base: ort.InferenceSession.SessionOptions = {
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
@@ -313,13 +326,14 @@ export async function createSession(
         executionProviders: [EP_NAMES[device]],
         ...(deviceOutputs.length ? { preferredOutputLocation } : {}),
       });
-      return { session, device, warnings: [] };
+      return { session, device, warnings: [], modelPath };
     } catch (e) {
       const warning = `The ${device} execution provider failed to start (${(e as Error).message.split('\n')[0]}); running on the CPU instead.`;
-      const session = await ort.InferenceSession.create(modelPath as string, { ...base, executionProviders: ['cpu'] });
-      return { session, device: 'cpu', warnings: [warning] };
+      const cpuPath = cpuGraph ? await cpuGraph() : modelPath;
+      const session = await ort.InferenceSession.create(cpuPath as string, { ...base, executionProviders: ['cpu'] });
+      return { session, device: 'cpu', warnings: [warning], modelPath: cpuPath };
     }
   }
   const session = await ort.InferenceSession.create(modelPath as string, { ...base, executionProviders: ['cpu'] });
-  return { session, device: 'cpu', warnings: [] };
+  return { session, device: 'cpu', warnings: [], modelPath };
 }

@@ -107,7 +107,9 @@ export function estimateMemory(c: DecoderConfig, precision: Precision, contextTo
   const embeddingBytes = precision === 'int4' ? c.vocabSize * 4 : embed * (options.embeddingBytesPerValue ?? storedBytes(c));
   // Only full-attention layers grow with the context; linear-attention layers hold a fixed state.
   const attentionLayers = c.linearAttention ? c.linearAttention.isLinear.filter((x) => !x).length : c.numLayers;
-  const kvCacheBytes = 2 * attentionLayers * c.numKvHeads * c.headDim * contextTokens * 4 + linearStateBytes(c);
+  // The KV cache is fp16 where fp16 weights are multiplied as fp16 (GPU providers), else fp32.
+  const kvElementBytes = precision === 'fp16' ? bytesPerWeight('fp16', options.device) : 4;
+  const kvCacheBytes = 2 * attentionLayers * c.numKvHeads * c.headDim * contextTokens * kvElementBytes + linearStateBytes(c);
   return { parameters, weightsBytes, embeddingBytes, kvCacheBytes, totalBytes: weightsBytes + embeddingBytes + kvCacheBytes };
 }
 

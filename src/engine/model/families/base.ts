@@ -11,7 +11,7 @@ import { DataType, GraphBuilder } from '../../onnx/graph';
 import type { WeightSource } from '../checkpoint';
 import { EMBED, FINAL_NORM, LM_HEAD, layerWeight } from '../checkpoint';
 import { inverseFrequencies, type ConfigReader, type DecoderConfig, type RopeSpec } from '../config';
-import { f32ToF16Bits, toFloat32 } from '../../dtype';
+import { f32ToF16, f32ToF16Bits, toFloat32 } from '../../dtype';
 import { quantizeInt4Rows, INT4_BLOCK, type Int4Weights } from '../quantize';
 
 export type { Precision };
@@ -39,12 +39,14 @@ export interface AttentionMask {
 
 export interface GraphOptions {
   /**
-   * fp16 weights multiplied in fp16 (activations cast around each matrix product; norms, softmax,
-   * residuals and the KV cache stay fp32), for GPU providers. Without it, fp16 weights are cast to
-   * fp32 inside the graph, which onnxruntime folds into fp32 constants: right for the CPU provider,
-   * which has no fp16 matrix kernels.
+   * fp16 compute, for GPU providers: fp16 weights, activations inside attention and the MLP, and an
+   * fp16 KV cache (half the memory and the bytes each step reads). fp32 where accuracy needs it: the
+   * residual stream (bf16-trained checkpoints overflow fp16 there), each RMSNorm's reduction, the
+   * attention softmax, Gemma's GELU, Qwen3.5's conv and recurrent states, and the outputs. Without
+   * it, fp16 weights are cast to fp32 inside the graph, which onnxruntime folds into fp32 constants:
+   * right for the CPU provider, which has no fp16 matrix kernels.
    */
-  fp16MatMuls?: boolean;
+  fp16Compute?: boolean;
   /**
    * An agent's inner link, built in after the final norm: the graph also returns `next_embeds`
    * ([B, 1, H]), the next latent step's input computed from the last position's hidden state, so a
@@ -83,7 +85,7 @@ export class DecoderGraphBuilder {
     const mask = this.attentionMask(embeds, attentionMask);
     let x = embeds;
     for (let l = 0; l < c.numLayers; l++) x = await this.layer(l, x, rotary, mask);
-    const hidden = await this.rmsNorm(x, FINAL_NORM);
+    const hidden = await this.rmsNorm(x, FINAL_NORM, { float: true });
     g.bindOutput(hidden, 'last_hidden_state', DataType.FLOAT, ['batch', 'sequence', c.hiddenSize]);
     if (this.options.latentHead) {
       const last = g.op('Slice', [hidden, g.constI64([-1]), g.constI64([Number.MAX_SAFE_INTEGER]), g.constI64([1])]);
@@ -94,15 +96,15 @@ export class DecoderGraphBuilder {
     const seqLen = g.op('Slice', [g.op('Shape', [hidden]), g.constI64([1]), g.constI64([2]), g.constI64([0])]);
     const start = g.op('Max', [g.op('Sub', [seqLen, keep]), g.constI64([0])]);
     const kept = g.op('Slice', [hidden, start, g.constI64([Number.MAX_SAFE_INTEGER]), g.constI64([1])]);
-    const logits = await this.lmHead(kept);
+    const logits = await this.lmHead(this.toCompute(kept));
     g.bindOutput(logits, 'logits', DataType.FLOAT, ['batch', 'kept_sequence', c.vocabSize]);
   }
 
   protected async layer(l: number, x: string, rotary: Rotary, mask: AttentionMask): Promise<string> {
     const attn = await this.attention(l, await this.rmsNorm(x, layerWeight(l, 'input_layernorm.weight')), rotary, mask);
-    const h = this.g.op('Add', [x, attn]);
+    const h = this.g.op('Add', [x, this.toFloat(attn)]);
     const mlp = await this.mlp(l, await this.rmsNorm(h, layerWeight(l, 'post_attention_layernorm.weight')));
-    return this.g.op('Add', [h, mlp]);
+    return this.g.op('Add', [h, this.toFloat(mlp)]);
   }
 
   protected async attention(l: number, x: string, rotary: Rotary, mask: AttentionMask): Promise<string> {
@@ -117,22 +119,22 @@ export class DecoderGraphBuilder {
     const vt = g.op('Transpose', [v], { perm: [0, 2, 1, 3] });
 
     const kvShape = ['batch', c.numKvHeads, 'past_sequence', c.headDim];
-    const pastK = g.input(`past_key_values.${l}.key`, DataType.FLOAT, kvShape);
-    const pastV = g.input(`past_key_values.${l}.value`, DataType.FLOAT, kvShape);
+    const pastK = g.input(`past_key_values.${l}.key`, this.computeType, kvShape);
+    const pastV = g.input(`past_key_values.${l}.value`, this.computeType, kvShape);
     const presentK = g.op('Concat', [pastK, k], { axis: 2 });
     const presentV = g.op('Concat', [pastV, vt], { axis: 2 });
     const presentShape = ['batch', c.numKvHeads, 'total_sequence', c.headDim];
-    g.bindOutput(presentK, `present.${l}.key`, DataType.FLOAT, presentShape);
-    g.bindOutput(presentV, `present.${l}.value`, DataType.FLOAT, presentShape);
+    g.bindOutput(presentK, `present.${l}.key`, this.computeType, presentShape);
+    g.bindOutput(presentV, `present.${l}.value`, this.computeType, presentShape);
 
     // Grouped-query attention without repeating K/V: the queries of one KV head's group stacked as
     // rows, [B,KVH,groups*S,HD], so both products are plain batched matmuls on K/V as they are
     // (broadcasting K/V over a groups axis made ORT's MatMul several times slower at long context).
-    const qScaled = g.op('Mul', [q, g.scalarF32(c.attentionScale ?? 1 / Math.sqrt(c.headDim))]);
+    const qScaled = g.op('Mul', [q, this.computeScalar(c.attentionScale ?? 1 / Math.sqrt(c.headDim))]);
     const qRows = g.op('Reshape', [qScaled, g.constI64([0, c.numKvHeads, -1, c.headDim])]);
     const scores = g.op('MatMul', [qRows, g.op('Transpose', [presentK], { perm: [0, 1, 3, 2] })]);
-    const masked = g.op('Add', [g.op('Reshape', [scores, mask.perQueryHead]), mask.bias]);
-    const probs = g.op('Reshape', [g.op('Softmax', [masked], { axis: -1 }), mask.perKvHead]);
+    const masked = g.op('Add', [g.op('Reshape', [this.toFloat(scores), mask.perQueryHead]), mask.bias]);
+    const probs = this.toCompute(g.op('Reshape', [g.op('Softmax', [masked], { axis: -1 }), mask.perKvHead]));
     const context = g.op('MatMul', [probs, presentV]); // [B,KVH,groups*S,HD]
     const heads = g.op('Reshape', [context, g.constI64([0, c.numHeads, -1, c.headDim])]);
     const merged = g.op('Reshape', [g.op('Transpose', [heads], { perm: [0, 2, 1, 3] }), g.constI64([0, 0, c.numHeads * c.headDim])]);
@@ -160,13 +162,40 @@ export class DecoderGraphBuilder {
     return this.linear(g.op('Mul', [silu, up]), layerWeight(l, 'mlp.down_proj'));
   }
 
-  /** RMSNorm in the op pattern ORT fuses into SimplifiedLayerNormalization. */
-  protected async rmsNorm(x: string, weightName: string): Promise<string> {
+  /**
+   * RMSNorm in the op pattern ORT fuses into SimplifiedLayerNormalization, computed in fp32 from
+   * either dtype; the result is in the compute dtype (a sublayer's input), or fp32 with `float`.
+   */
+  protected async rmsNorm(x: string, weightName: string, opts: { float?: boolean } = {}): Promise<string> {
     const { g } = this;
     const w = g.initializer(weightName, DataType.FLOAT, this.weights.shape(weightName), await this.normWeight(weightName));
-    const meanSquare = g.op('ReduceMean', [g.op('Pow', [x, g.scalarF32(2)])], { axes: [-1], keepdims: 1 });
+    const xf = this.options.fp16Compute ? g.op('Cast', [x], { to: DataType.FLOAT }) : x;
+    const meanSquare = g.op('ReduceMean', [g.op('Pow', [xf, g.scalarF32(2)])], { axes: [-1], keepdims: 1 });
     const rms = g.op('Sqrt', [g.op('Add', [meanSquare, g.scalarF32(this.c.rmsNormEps)])]);
-    return g.op('Mul', [g.op('Div', [x, rms]), w]);
+    const y = g.op('Mul', [g.op('Div', [xf, rms]), w]);
+    return opts.float ? y : this.toCompute(y);
+  }
+
+  /** The dtype of activations inside sublayers and of the KV cache. */
+  protected get computeType(): typeof DataType.FLOAT | typeof DataType.FLOAT16 {
+    return this.options.fp16Compute ? DataType.FLOAT16 : DataType.FLOAT;
+  }
+
+  /** `x` (fp32) in the compute dtype. */
+  protected toCompute(x: string): string {
+    return this.options.fp16Compute ? this.g.op('Cast', [x], { to: DataType.FLOAT16 }) : x;
+  }
+
+  /** `x` (in the compute dtype) in fp32. */
+  protected toFloat(x: string): string {
+    return this.options.fp16Compute ? this.g.op('Cast', [x], { to: DataType.FLOAT }) : x;
+  }
+
+  /** A scalar constant in the compute dtype. */
+  protected computeScalar(value: number): string {
+    const { g } = this;
+    if (!this.options.fp16Compute) return g.scalarF32(value);
+    return g.initializer(g.fresh('c_f16'), DataType.FLOAT16, [], Uint16Array.of(f32ToF16Bits(value)));
   }
 
   /** The multiplier an RMSNorm applies, as stored here; Gemma stores it minus one. */
@@ -219,24 +248,24 @@ export class DecoderGraphBuilder {
         y = g.op('MatMul', [x, g.initializer(`${name}.t`, DataType.FLOAT, [inner, out], t)]);
       } else {
         const w16 = g.initializer(`${name}.t`, DataType.FLOAT16, [inner, out], t);
-        y = this.options.fp16MatMuls
-          ? g.op('Cast', [g.op('MatMul', [g.op('Cast', [x], { to: DataType.FLOAT16 }), w16])], { to: DataType.FLOAT })
-          : g.op('MatMul', [x, g.op('Cast', [w16], { to: DataType.FLOAT })]);
+        y = g.op('MatMul', [x, this.options.fp16Compute ? w16 : g.op('Cast', [w16], { to: DataType.FLOAT })]);
       }
     }
     const biases = parts.map((p) => `${p.prefix}.bias`);
     if (biases.some((b) => this.weights.has(b))) {
       const bias = new Float32Array(out);
       for (const [i, b] of biases.entries()) if (this.weights.has(b)) bias.set(await this.weights.read(b), firsts[i]);
-      y = g.op('Add', [y, g.initializer(`${name}.bias`, DataType.FLOAT, [out], bias)]);
+      const stored = this.options.fp16Compute ? g.initializer(`${name}.bias`, DataType.FLOAT16, [out], f32ToF16(bias)) : g.initializer(`${name}.bias`, DataType.FLOAT, [out], bias);
+      y = g.op('Add', [y, stored]);
     }
     if (parts.length === 1) return [y];
     return g.opN('Split', [y, g.constI64(outs)], parts.length, { axis: -1 });
   }
 
+  /** Logits (fp32) of `x` in the compute dtype. */
   protected async lmHead(x: string): Promise<string> {
     const name = this.c.tieWordEmbeddings ? EMBED : LM_HEAD;
-    return this.linear(x, name.replace(/\.weight$/, ''), name);
+    return this.toFloat(await this.linear(x, name.replace(/\.weight$/, ''), name));
   }
 
   /** cos/sin of position * inverse frequency, shared by all layers: [B,1,S,HD/2]. */
@@ -245,8 +274,9 @@ export class DecoderGraphBuilder {
     const invFreq = g.constF32(inverseFrequencies(this.c, rope));
     const pos = g.op('Unsqueeze', [g.op('Cast', [positions], { to: DataType.FLOAT }), g.constI64([2])]);
     const freqs = g.op('Unsqueeze', [g.op('Mul', [pos, invFreq]), g.constI64([1])]);
-    let cos = g.op('Cos', [freqs]);
-    let sin = g.op('Sin', [freqs]);
+    // Angles in fp32 (positions times frequencies lose digits in fp16); the tables in the compute dtype.
+    let cos = this.toCompute(g.op('Cos', [freqs]));
+    let sin = this.toCompute(g.op('Sin', [freqs]));
     if (this.c.ropeInterleaved) {
       cos = g.op('Unsqueeze', [cos, g.constI64([4])]);
       sin = g.op('Unsqueeze', [sin, g.constI64([4])]);

@@ -21,9 +21,9 @@ class Gemma3GraphBuilder extends DecoderGraphBuilder {
       ({ rotary, mask } = this.sliding);
     }
     const attn = await this.attention(l, await this.rmsNorm(x, layerWeight(l, 'input_layernorm.weight')), rotary, mask);
-    const h = g.op('Add', [x, await this.rmsNorm(attn, layerWeight(l, 'post_attention_layernorm.weight'))]);
+    const h = g.op('Add', [x, await this.rmsNorm(attn, layerWeight(l, 'post_attention_layernorm.weight'), { float: true })]);
     const mlp = await this.mlp(l, await this.rmsNorm(h, layerWeight(l, 'pre_feedforward_layernorm.weight')));
-    return g.op('Add', [h, await this.rmsNorm(mlp, layerWeight(l, 'post_feedforward_layernorm.weight'))]);
+    return g.op('Add', [h, await this.rmsNorm(mlp, layerWeight(l, 'post_feedforward_layernorm.weight'), { float: true })]);
   }
 
   protected override async normalizeQK(l: number, q: string, k: string): Promise<[string, string]> {
@@ -37,12 +37,13 @@ class Gemma3GraphBuilder extends DecoderGraphBuilder {
 
   protected override async mlp(l: number, x: string): Promise<string> {
     const { g } = this;
-    const [gate, up] = (await this.linearGroup(x, [layerWeight(l, 'mlp.gate_proj'), layerWeight(l, 'mlp.up_proj')])) as [string, string];
-    // gelu_pytorch_tanh: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+    const [gateIn, up] = (await this.linearGroup(x, [layerWeight(l, 'mlp.gate_proj'), layerWeight(l, 'mlp.up_proj')])) as [string, string];
+    // gelu_pytorch_tanh: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), in fp32 (x^3 overflows fp16 from |x| = 40).
+    const gate = this.toFloat(gateIn);
     const cube = g.op('Mul', [g.op('Mul', [gate, gate]), gate]);
     const inner = g.op('Mul', [g.op('Add', [gate, g.op('Mul', [cube, g.scalarF32(0.044715)])]), g.scalarF32(Math.sqrt(2 / Math.PI))]);
     const gelu = g.op('Mul', [g.op('Mul', [gate, g.scalarF32(0.5)]), g.op('Add', [g.op('Tanh', [inner]), g.scalarF32(1)])]);
-    return this.linear(g.op('Mul', [gelu, up]), layerWeight(l, 'mlp.down_proj'));
+    return this.linear(g.op('Mul', [this.toCompute(gelu), up]), layerWeight(l, 'mlp.down_proj'));
   }
 
   protected override async lmHead(x: string): Promise<string> {

@@ -65,7 +65,8 @@ class Qwen35GraphBuilder extends DecoderGraphBuilder {
     const w = (name: string) => layerWeight(l, `linear_attn.${name}`);
     g.useOpset('com.microsoft', 1);
 
-    const [qkv, z, b, a] = (await this.linearGroup(x, [w('in_proj_qkv'), w('in_proj_z'), w('in_proj_b'), w('in_proj_a')])) as [string, string, string, string];
+    // The delta rule and its inputs in fp32, whatever the compute dtype: its state runs over the whole sequence.
+    const [qkv, z, b, a] = (await this.linearGroup(x, [w('in_proj_qkv'), w('in_proj_z'), w('in_proj_b'), w('in_proj_a')])).map((p) => this.toFloat(p)) as [string, string, string, string];
 
     // Causal depthwise conv over [conv state | new positions], channels first.
     const convWeight = g.initializer(w('conv1d.weight'), DataType.FLOAT, [channels, 1, la.convKernel], await this.requireWeight(w('conv1d.weight')));
@@ -98,10 +99,10 @@ class Qwen35GraphBuilder extends DecoderGraphBuilder {
 
     // Gated RMSNorm per value head: norm(core) * weight * silu(z).
     const headShape = g.constI64([0, 0, la.numValueHeads, la.valueHeadDim]);
-    const normed = await this.rmsNorm(g.op('Reshape', [core!, headShape]), w('norm.weight'));
+    const normed = await this.rmsNorm(g.op('Reshape', [core!, headShape]), w('norm.weight'), { float: true });
     const zHeads = g.op('Reshape', [z, headShape]);
     const gated = g.op('Mul', [normed, g.op('Mul', [zHeads, g.op('Sigmoid', [zHeads])])]);
-    return this.linear(g.op('Reshape', [gated, g.constI64([0, 0, valueDim])]), w('out_proj'));
+    return this.linear(this.toCompute(g.op('Reshape', [gated, g.constI64([0, 0, valueDim])])), w('out_proj'));
   }
 
   /** x / sqrt(sum(x^2) + eps) over each head of x [B,S,heads*dim], as transformers' l2norm. */
