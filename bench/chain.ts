@@ -13,7 +13,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import type { Mode } from '../src/engine/api';
+import type { Device, Mode, Precision } from '../src/engine/api';
+import { SeededRandom } from '../src/engine/random';
 import { latentRollout } from '../src/engine/chain/rollout';
 import { readPreset } from '../src/engine/chain/presets';
 import { loadTeam } from '../src/engine/index';
@@ -24,7 +25,9 @@ import { ensureSyntheticModel } from '../src/engine/model/synthetic';
 
 const ROOT = join(import.meta.dirname, '..', '.cache', 'bench');
 const TEAM = join(import.meta.dirname, 'teams', 'bench-sequential.json');
-const PRECISION = (process.env.PRECISION ?? 'int4') as 'fp32' | 'int4';
+const PRECISION = (process.env.PRECISION ?? 'int4') as Precision;
+// On a GPU (scripts/device-bench.sh): DEVICE=webgpu|cuda, PRECISION=fp16 or int4.
+const DEVICE = (process.env.DEVICE ?? 'cpu') as Device;
 const ANSWER_TOKENS = Number(process.env.ANSWER_TOKENS ?? 64);
 const LATENT_STEPS = Number(process.env.LATENT_STEPS ?? 16);
 const THREADS = Number(process.env.THREADS ?? availableParallelism());
@@ -41,12 +44,12 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 };
 
-const options = { device: 'cpu' as const, threads: THREADS, precision: PRECISION, modelsDirectory: join(ROOT, 'models'), cacheDirectory: join(ROOT, 'graphs') };
+const options = { device: DEVICE, threads: THREADS, precision: PRECISION, modelsDirectory: join(ROOT, 'models'), cacheDirectory: join(ROOT, 'graphs') };
 
 /** An inner link of the trained shape (LayerNorm, d x d, GELU, d x d, residual, LayerNorm) with random weights. */
 async function innerLinkOfWidth(d: number): Promise<RecursiveLink> {
-  let seed = 1;
-  const random = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32 - 0.5) / Math.sqrt(d);
+  const rng = new SeededRandom(1);
+  const random = () => (rng.next() - 0.5) / Math.sqrt(d);
   const t = (shape: number[], f: () => number) => ({ shape, data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, f) });
   const tensors = new Map([
     ['pre_ln.weight', t([d], () => 1)], ['pre_ln.bias', t([d], () => 0)],
@@ -54,7 +57,7 @@ async function innerLinkOfWidth(d: number): Promise<RecursiveLink> {
     ['proj2.weight', t([d, d], random)], ['proj2.bias', t([d], () => 0)],
     ['post_ln.weight', t([d], () => 1)], ['post_ln.bias', t([d], () => 0)],
   ]);
-  return RecursiveLink.fromTensors('inner', tensors, { source: 'bench', dIn: d, dOut: d, from: 'm', to: 'm' }, 'cpu', THREADS);
+  return RecursiveLink.fromTensors('inner', tensors, { source: 'bench', dIn: d, dOut: d, from: 'm', to: 'm' }, DEVICE, THREADS);
 }
 
 /**

@@ -8,8 +8,12 @@
 // from day to day, so only same-run shares compare. Each step is split into session.run (of which:
 // returning the state outputs to JavaScript, measured by the same run without fetching them) and
 // JavaScript. Last line: one JSON object with the ratios.
+// On a GPU (scripts/device-bench.sh): DEVICE=webgpu|cuda runs our graphs there, PRECISIONS=fp16,int4
+// (fp16 against an F16 GGUF), RECURSIVEMAS_LLAMA_GPU=cuda|vulkan runs llama.cpp on the GPU too, and
+// =none leaves it out (where node-llama-cpp cannot be carried); the bandwidth bound is then the
+// CPU's and means nothing for GPU rows.
 //   npm run bench:decode   (REPEATS=3 THREADS=<cores> NEW_TOKENS=32 MODELS=qwen2.5,qwen3.5
-//                           PRECISIONS=fp32,int4 by default)
+//                           PRECISIONS=fp32,int4 DEVICE=cpu by default)
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +22,8 @@ import { DecoderModel, createSession } from '../src/engine/model/decoder';
 import { estimateMemory } from '../src/engine/model/memory';
 import { DataType, GraphBuilder } from '../src/engine/onnx/graph';
 import { argmax } from '../src/engine/model/sampling';
-import { writeGguf } from '../test/support/gguf';
+import type { Device, Precision } from '../src/engine/api';
+import { writeGguf, type GgufWeightType } from '../test/support/gguf';
 import { disposeLlama, llamaSpeed } from '../test/support/llamacpp';
 import { QWEN05B_SHAPE, QWEN35_08B_SHAPE, writeTinyHfModel, type TinyModelSpec } from '../test/support/tiny-hf';
 
@@ -32,7 +37,9 @@ const SHAPES: Record<string, { folder: string; spec: TinyModelSpec }> = {
   'qwen3.5': { folder: 'qwen3.5-0.8b-shape', spec: QWEN35_08B_SHAPE },
 };
 const MODELS = (process.env.MODELS ?? 'qwen2.5,qwen3.5').split(',');
-const PRECISIONS = (process.env.PRECISIONS ?? 'fp32,int4').split(',') as ('fp32' | 'int4')[];
+const PRECISIONS = (process.env.PRECISIONS ?? 'fp32,int4').split(',') as Precision[];
+const DEVICE = (process.env.DEVICE ?? 'cpu') as Device;
+const WITH_LLAMA = process.env.RECURSIVEMAS_LLAMA_GPU !== 'none';
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -41,19 +48,21 @@ const median = (xs: number[]) => {
 };
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
-async function prepare(name: string): Promise<{ hf: string; ggufF32: string; ggufQ4: string }> {
+/** llama.cpp's file at each of our precisions. */
+const GGUF_TYPES: Record<Precision, GgufWeightType> = { fp32: 'F32', fp16: 'F16', int4: 'Q4_0' };
+
+async function prepare(name: string): Promise<{ hf: string; gguf: Record<Precision, string> }> {
   const { folder, spec } = SHAPES[name]!;
   const hf = join(ROOT, folder);
-  const ggufF32 = join(ROOT, `${folder}.f32.gguf`);
-  const ggufQ4 = join(ROOT, `${folder}.q4_0.gguf`);
-  if (!existsSync(join(hf, 'config.json')) || !existsSync(ggufF32) || !existsSync(ggufQ4)) {
+  const gguf = Object.fromEntries(PRECISIONS.map((p) => [p, join(ROOT, `${folder}.${GGUF_TYPES[p].toLowerCase()}.gguf`)])) as Record<Precision, string>;
+  const missing = WITH_LLAMA ? PRECISIONS.filter((p) => !existsSync(gguf[p])) : [];
+  if (!existsSync(join(hf, 'config.json')) || missing.length) {
     mkdirSync(ROOT, { recursive: true });
     log(`generating the ${folder} checkpoint (random weights, 2-3 GB) and its GGUF files...`);
     const model = await writeTinyHfModel(hf, { ...spec, seed: 5, keepTensors: false, maxPositionEmbeddings: 4096 });
-    writeGguf(ggufF32, model, { type: 'F32' });
-    writeGguf(ggufQ4, model, { type: 'Q4_0' });
+    if (WITH_LLAMA) for (const p of PRECISIONS) writeGguf(gguf[p], model, { type: GGUF_TYPES[p] });
   }
-  return { hf, ggufF32, ggufQ4 };
+  return { hf, gguf };
 }
 
 /**
@@ -91,7 +100,7 @@ async function measureBandwidth(threads: number): Promise<number> {
 }
 
 /** Bytes one decode step must read at `context`: every weight in the graph once plus the state. */
-function bytesPerToken(model: DecoderModel, precision: 'fp32' | 'int4', context: number): number {
+function bytesPerToken(model: DecoderModel, precision: Precision, context: number): number {
   const weights = statSync(model.graphPath).size + statSync(`${model.graphPath}.data`).size;
   return weights + estimateMemory(model.config, precision, context).kvCacheBytes;
 }
@@ -120,34 +129,41 @@ async function ours(model: DecoderModel, context: number): Promise<Ours> {
     steps.push(performance.now() - t);
     runs.push(model.timing.runMs - run0);
   }
-  const next = model.embedding.lookup([argmax(r.logits)]);
-  const withState: number[] = [];
-  const without: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    withState.push(await model.timeRun(state, next, 1, true));
-    without.push(await model.timeRun(state, next, 1, false));
+  // On a GPU provider the state never leaves the device (and every output must be fetched).
+  let stateCopyMs = 0;
+  if (!model.stateOnDevice) {
+    const next = model.embedding.lookup([argmax(r.logits)]);
+    const withState: number[] = [];
+    const without: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      withState.push(await model.timeRun(state, next, 1, true));
+      without.push(await model.timeRun(state, next, 1, false));
+    }
+    stateCopyMs = Math.max(0, median(withState) - median(without));
   }
-  return { prefillTokS, stepMs: median(steps), runMs: median(runs), stateCopyMs: Math.max(0, median(withState) - median(without)) };
+  state.release();
+  return { prefillTokS, stepMs: median(steps), runMs: median(runs), stateCopyMs };
 }
 
 async function main(): Promise<void> {
-  log(`threads ${THREADS}, ${NEW_TOKENS} new tokens, ${REPEATS} repeats, contexts ${CONTEXTS.join(', ')}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  log(`threads ${THREADS}, ${NEW_TOKENS} new tokens, ${REPEATS} repeats, contexts ${CONTEXTS.join(', ')}, device ${DEVICE}, llama.cpp on ${process.env.RECURSIVEMAS_LLAMA_GPU ?? 'cpu'}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   const bandwidths = [await measureBandwidth(THREADS)];
   console.log(`streaming read bandwidth (1 GiB, ReduceSum or vector x matrix, ${THREADS} threads): ${(bandwidths[0]! / 1e9).toFixed(1)} GB/s`);
   const summary: Record<string, Record<string, number>> = {};
   for (const name of MODELS) {
     const files = await prepare(name);
     for (const precision of PRECISIONS) {
-      const gguf = precision === 'fp32' ? files.ggufF32 : files.ggufQ4;
+      const gguf = files.gguf[precision];
       const t0 = performance.now();
-      const model = await DecoderModel.load(files.hf, { precision, threads: THREADS, cacheDirectory: join(ROOT, 'graphs') });
-      log(`${name} ${precision}: loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s (graph cached after the first run)`);
+      const model = await DecoderModel.load(files.hf, { precision, device: DEVICE, threads: THREADS, cacheDirectory: join(ROOT, 'graphs') });
+      if (model.device !== DEVICE) throw new Error(`${DEVICE} was asked for but the model runs on ${model.device}: ${model.warnings.join(' ')}`);
+      log(`${name} ${precision}: loaded on ${model.device} in ${((performance.now() - t0) / 1000).toFixed(1)} s (graph cached after the first run)`);
       for (const context of CONTEXTS) {
         const a: Ours[] = [];
         const b: { prefillTokS: number; decodeTokS: number }[] = [];
         for (let rep = 0; rep < REPEATS; rep++) {
           a.push(await ours(model, context));
-          b.push(await llamaSpeed(gguf, { promptTokens: context, newTokens: NEW_TOKENS, threads: THREADS }));
+          if (WITH_LLAMA) b.push(await llamaSpeed(gguf, { promptTokens: context, newTokens: NEW_TOKENS, threads: THREADS }));
         }
         const row = {
           prefill_tok_s: median(a.map((x) => x.prefillTokS)),
@@ -182,7 +198,9 @@ async function main(): Promise<void> {
           `${name} ${precision.padEnd(5)} ctx ${String(context).padStart(5)}  ours: prefill ${row.prefill_tok_s.toFixed(1)} tok/s, decode ${row.decode_tok_s.toFixed(2)} tok/s ` +
             `= ${(100 * row.share_of_bound).toFixed(0)}% of the bandwidth bound ${row.bound_tok_s.toFixed(1)} tok/s (${(row.bytes_per_token / 1e6).toFixed(0)} MB/token at ${row.bandwidth_gb_s.toFixed(1)} GB/s); ` +
             `step ${row.step_ms.toFixed(1)} ms = session.run ${row.session_run_ms.toFixed(1)} (state returned to JS ${row.state_copy_ms.toFixed(1)}) + JavaScript ${(row.step_ms - row.session_run_ms).toFixed(1)}  ` +
-            `llama.cpp: prefill ${row.llamacpp_prefill_tok_s.toFixed(1)}, decode ${row.llamacpp_decode_tok_s.toFixed(2)} tok/s (${(100 * row.llamacpp_share_of_bound).toFixed(0)}% of the bound)  ratio ${row.ratio_vs_llamacpp.toFixed(2)}x`,
+            (WITH_LLAMA
+              ? `llama.cpp: prefill ${row.llamacpp_prefill_tok_s.toFixed(1)}, decode ${row.llamacpp_decode_tok_s.toFixed(2)} tok/s (${(100 * row.llamacpp_share_of_bound).toFixed(0)}% of the bound)  ratio ${row.ratio_vs_llamacpp.toFixed(2)}x`
+              : 'llama.cpp: not run'),
         );
       }
       await model.dispose();
@@ -190,7 +208,7 @@ async function main(): Promise<void> {
   }
   await disposeLlama();
   console.log(`bandwidth over the run: ${bandwidths.map((b) => (b / 1e9).toFixed(1)).join(', ')} GB/s; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-  console.log(JSON.stringify({ threads: THREADS, new_tokens: NEW_TOKENS, repeats: REPEATS, bandwidth_gb_s: Number((median(bandwidths) / 1e9).toFixed(2)), ...summary }));
+  console.log(JSON.stringify({ device: DEVICE, threads: THREADS, new_tokens: NEW_TOKENS, repeats: REPEATS, bandwidth_gb_s: Number((median(bandwidths) / 1e9).toFixed(2)), ...summary }));
 }
 
 await main();

@@ -51,7 +51,9 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('cli.mjs') || process.argv[1]?.endsWith('recursivemas.js')) {
+// Run as the CLI when started as one (this file through tsx, dist/cli.mjs, bin/recursivemas.js), not
+// when bundled into something else that imports main (scripts/pack-device.sh bundles tests).
+if (/[\\/](src[\\/]cli[\\/]main\.ts|cli\.mjs|recursivemas\.js)$/.test(process.argv[1] ?? '')) {
   const debug = debugRequested(process.argv.slice(2));
   endQuietlyOnClosedStdout();
   // Whatever escapes the commands (a stream error, a rejected promise nobody awaited) still ends

@@ -189,7 +189,7 @@ test('on WebGPU the decoder state stays in device memory between steps, and shar
   }
 });
 
-test('int4 on WebGPU (MatMulNBits) agrees with int4 on the CPU, teacher-forced', async (t) => {
+test('int4 on WebGPU (MatMulNBits, fp16 activations and KV cache) agrees with int4 on the CPU, teacher-forced', async (t) => {
   if (!(await webgpuHere(t))) return;
   const model = join(STORIES, 'stories260K.bin');
   const cacheDirectory = tempDir();
@@ -209,9 +209,10 @@ test('int4 on WebGPU (MatMulNBits) agrees with int4 on the CPU, teacher-forced',
       a = await cpu.forward(sc, cpu.embedding.lookup([next]), 1, 1);
       b = await gpu.forward(sg, gpu.embedding.lookup([next]), 1, 1);
     }
+    assert.equal(sg.past['past_key_values.0.key']!.type, 'float16', 'int4 on a GPU computes in fp16, with an fp16 KV cache');
     sg.release();
     console.log(`int4 on webgpu vs int4 on cpu: top-1 agreement ${same}/${steps}`);
-    // The CPU kernel quantizes activations to int8 (accuracy level 4); WebGPU multiplies them in float.
+    // The CPU kernel quantizes activations to int8 (accuracy level 4); WebGPU multiplies them in fp16.
     assert.ok(same >= 0.85 * steps, `${same}/${steps}`);
   } finally {
     await cpu.dispose();

@@ -1,5 +1,6 @@
-// Test tooling: llama.cpp (through node-llama-cpp, CPU only) as an independent oracle for greedy
-// decoding and as a speed baseline. Token ids go in directly: no llama.cpp tokenization, no BOS.
+// Test tooling: llama.cpp (through node-llama-cpp) as an independent oracle for greedy decoding
+// (CPU) and as a speed baseline (CPU, or a GPU build where RECURSIVEMAS_LLAMA_GPU names one that
+// node-llama-cpp has a prebuilt binary for: cuda or vulkan; the GPU benchmark script sets it). Token ids go in directly: no llama.cpp tokenization, no BOS.
 //
 // node-llama-cpp 3.21 exposes no raw logits, only the softmax of the full-vocabulary logits
 // (controlledEvaluate's `probabilities`, computed natively from llama_get_logits_ith when the
@@ -9,6 +10,14 @@
 import type { ControlledEvaluateInputItem, Llama, LlamaModel, Token } from 'node-llama-cpp';
 import { statSync } from 'node:fs';
 
+type LlamaGpu = false | 'cuda' | 'vulkan';
+const LLAMA_GPU: LlamaGpu = ((): LlamaGpu => {
+  const v = process.env.RECURSIVEMAS_LLAMA_GPU;
+  if (!v || v === 'cpu' || v === 'none') return false;
+  if (v === 'cuda' || v === 'vulkan') return v;
+  throw new Error(`RECURSIVEMAS_LLAMA_GPU must be cpu, cuda, vulkan or none, not ${v}`);
+})();
+
 let llamaPromise: Promise<Llama> | undefined;
 const models = new Map<string, Promise<LlamaModel>>();
 
@@ -17,10 +26,10 @@ async function getLlamaInstance(): Promise<Llama> {
     const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
     try {
       // maxThreads 0: each context gets exactly the thread count it asks for.
-      return await getLlama({ gpu: false, build: 'never', skipDownload: true, maxThreads: 0, logLevel: LlamaLogLevel.error, progressLogs: false });
+      return await getLlama({ gpu: LLAMA_GPU, build: 'never', skipDownload: true, maxThreads: 0, logLevel: LlamaLogLevel.error, progressLogs: false });
     } catch (e) {
       throw new Error(
-        `node-llama-cpp could not load its prebuilt CPU binary (${(e as Error).message}). ` +
+        `node-llama-cpp could not load its prebuilt ${LLAMA_GPU || 'CPU'} binary (${(e as Error).message}). ` +
           'Reinstall node_modules so @node-llama-cpp/linux-x64 (or your platform\'s package) is present.',
       );
     }
@@ -34,7 +43,7 @@ async function loadModel(ggufPath: string): Promise<LlamaModel> {
   const key = `${ggufPath}:${st.size}:${st.mtimeMs}`;
   let p = models.get(key);
   if (!p) {
-    p = getLlamaInstance().then((llama) => llama.loadModel({ modelPath: ggufPath, gpuLayers: 0, useMmap: true }));
+    p = getLlamaInstance().then((llama) => llama.loadModel({ modelPath: ggufPath, gpuLayers: LLAMA_GPU ? 'max' : 0, useMmap: true }));
     p.catch(() => models.delete(key));
     models.set(key, p);
   }

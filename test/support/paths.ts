@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export const REPO = resolve(import.meta.dirname, '..', '..');
-export const SHARED = resolve(REPO, '..', 'shared');
+// RECURSIVEMAS_SHARED: where ../shared is not beside the checkout (the accelerator machine, scripts/device-bench.sh).
+export const SHARED = process.env.RECURSIVEMAS_SHARED ?? resolve(REPO, '..', 'shared');
 export const STORIES = join(SHARED, 'models', 'stories260K');
 
 /** A fresh temporary folder removed when the process exits. */

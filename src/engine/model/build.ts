@@ -23,9 +23,12 @@ export interface BuiltGraph {
   buildMs: number;
 }
 
-/** Whether a graph for `device` computes in fp16 (GPU providers at fp16; the CPU widens fp16 weights). */
+/**
+ * Whether a graph for `device` computes in fp16: on GPU providers at fp16 and int4 (MatMulNBits
+ * there takes fp16 activations and scales); the CPU computes in fp32 (it widens fp16 weights).
+ */
 export function computesInFp16(precision: Precision, device: Device | undefined): boolean {
-  return precision === 'fp16' && device !== undefined && device !== 'cpu';
+  return precision !== 'fp32' && device !== undefined && device !== 'cpu';
 }
 
 export async function buildDecoderGraph(

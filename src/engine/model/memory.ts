@@ -3,6 +3,7 @@
 // family with other layers (extra norms, other attention) adds its terms in `layerParameters`.
 import type { Device, Precision } from '../api';
 import { DTYPE_BYTES } from '../dtype';
+import { computesInFp16 } from './build';
 import { convChannels, type DecoderConfig, type LinearAttentionConfig } from './config';
 
 export interface MemoryEstimate {
@@ -35,9 +36,9 @@ export function bytesPerWeight(precision: Precision, device: Device = 'cpu'): nu
     // constant at session creation, so fp16 saves disk, not memory, there.
     case 'fp16':
       return device === 'cpu' ? 4 : 2;
-    // Four bits plus one float32 scale per block of 32.
+    // Four bits plus one scale per block of 32: float32 on the CPU, float16 where the graph computes in fp16.
     case 'int4':
-      return 0.5 + 4 / 32;
+      return 0.5 + (computesInFp16(precision, device) ? 2 : 4) / 32;
   }
 }
 
@@ -107,8 +108,7 @@ export function estimateMemory(c: DecoderConfig, precision: Precision, contextTo
   const embeddingBytes = precision === 'int4' ? c.vocabSize * 4 : embed * (options.embeddingBytesPerValue ?? storedBytes(c));
   // Only full-attention layers grow with the context; linear-attention layers hold a fixed state.
   const attentionLayers = c.linearAttention ? c.linearAttention.isLinear.filter((x) => !x).length : c.numLayers;
-  // The KV cache is fp16 where fp16 weights are multiplied as fp16 (GPU providers), else fp32.
-  const kvElementBytes = precision === 'fp16' ? bytesPerWeight('fp16', options.device) : 4;
+  const kvElementBytes = computesInFp16(precision, options.device) ? 2 : 4;
   const kvCacheBytes = 2 * attentionLayers * c.numKvHeads * c.headDim * contextTokens * kvElementBytes + linearStateBytes(c);
   return { parameters, weightsBytes, embeddingBytes, kvCacheBytes, totalBytes: weightsBytes + embeddingBytes + kvCacheBytes };
 }

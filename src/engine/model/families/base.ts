@@ -39,8 +39,8 @@ export interface AttentionMask {
 
 export interface GraphOptions {
   /**
-   * fp16 compute, for GPU providers: fp16 weights, activations inside attention and the MLP, and an
-   * fp16 KV cache (half the memory and the bytes each step reads). fp32 where accuracy needs it: the
+   * fp16 compute, for GPU providers: fp16 (or int4 with fp16 scales) weights, activations inside
+   * attention and the MLP, and an fp16 KV cache (half the memory and the bytes each step reads). fp32 where accuracy needs it: the
    * residual stream (bf16-trained checkpoints overflow fp16 there), each RMSNorm's reduction, the
    * attention softmax, Gemma's GELU, Qwen3.5's conv and recurrent states, and the outputs. Without
    * it, fp16 weights are cast to fp32 inside the graph, which onnxruntime folds into fp32 constants:
@@ -235,7 +235,9 @@ export class DecoderGraphBuilder {
       }
       g.useOpset('com.microsoft', 1);
       const packed = g.initializer(`${name}.q4`, DataType.UINT8, [out, q.blocksPerRow, INT4_BLOCK / 2], q.packed);
-      const scales = g.initializer(`${name}.scales`, DataType.FLOAT, [out * q.blocksPerRow], q.scales);
+      const scales = this.options.fp16Compute
+        ? g.initializer(`${name}.scales`, DataType.FLOAT16, [out * q.blocksPerRow], f32ToF16(q.scales))
+        : g.initializer(`${name}.scales`, DataType.FLOAT, [out * q.blocksPerRow], q.scales);
       // accuracy_level 4 computes with int8-quantized activations, as llama.cpp's Q4_0 kernels do.
       y = g.op('MatMulNBits', [x, packed, scales], { K: inner, N: out, bits: 4, block_size: INT4_BLOCK, accuracy_level: 4 }, { domain: 'com.microsoft' });
     } else {
