@@ -146,3 +146,25 @@ test('int4 against fp32 on the trained stories260K model: greedy ids and teacher
   assert.ok(prefix >= 3, `greedy agreed for ${prefix} tokens`);
   assert.ok(sameTop1 / steps >= 0.6, `teacher-forced top-1 agreement ${sameTop1}/${steps}`);
 });
+
+test('fp16 asked for on a GPU provider that fails falls back to a CPU graph, not the GPU one', async () => {
+  // There is no CUDA here: the CUDA session fails, and the fp16-compute graph built for it would
+  // need fp16 kernels the CPU provider lacks, so the model is rebuilt for the CPU.
+  const cacheDirectory = tempDir();
+  const model = join(STORIES, 'stories260K.bin');
+  const fallback = await DecoderModel.load(model, { precision: 'fp16', device: 'cuda', cacheDirectory });
+  const cpu = await DecoderModel.load(model, { precision: 'fp16', device: 'cpu', cacheDirectory });
+  try {
+    assert.equal(fallback.device, 'cpu');
+    assert.match(fallback.warnings.join(' '), /cuda execution provider failed to start/);
+    assert.equal(fallback.graphPath, cpu.graphPath);
+    const state = fallback.newState();
+    const { logits } = await fallback.forward(state, fallback.embedding.lookup([1]), 1, 1);
+    assert.equal(state.past['past_key_values.0.key']!.type, 'float32');
+    const reference = await cpu.forward(cpu.newState(), cpu.embedding.lookup([1]), 1, 1);
+    assert.deepEqual(Array.from(logits), Array.from(reference.logits));
+  } finally {
+    await fallback.dispose();
+    await cpu.dispose();
+  }
+});
