@@ -48,9 +48,10 @@ export interface TextGenerationResult {
 export async function generateText(o: TextGenerationOptions, sink: TextSink): Promise<TextGenerationResult> {
   const isFolder = (await stat(o.model).catch(() => undefined))?.isDirectory() ?? false;
   const model = await DecoderModel.load(o.model, { precision: o.precision, device: o.device, threads: o.threads });
+  // On a GPU provider the state is device memory, which only release() frees.
+  const state = model.newState();
   try {
     for (const w of model.warnings) sink.warning(w);
-    const state = model.newState();
     const sampling = { temperature: o.temperature, topP: o.topP, seed: o.seed };
     const context = model.config.maxPositionEmbeddings;
     const done = (promptTokens: number, r?: { tokens: number[]; prefillMs: number; decodeMs: number }): TextGenerationResult => ({
@@ -103,6 +104,7 @@ export async function generateText(o: TextGenerationOptions, sink: TextSink): Pr
     sink.text(stream.flush());
     return done(ids.length, result);
   } finally {
+    state.release();
     await model.dispose();
   }
 }
