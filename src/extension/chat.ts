@@ -135,8 +135,9 @@ function modelProvider(controller: SolveController, TextPart: TextPartConstructo
           tooltip: `The local team ${s.team}: ${s.rounds} rounds, ${s.mode} mode, on this machine.`,
           detail: 'local team',
           isUserSelectable: true,
-          // VS Code's chat (agent mode, its only mode without Copilot) lists only models that take
-          // tools; the team takes them and answers in text, calling none.
+          // Without Copilot, VS Code's chat has one mode, Agent, whose model picker lists only models
+          // that take tools; with no model picked it refuses even @recursivemas ("Language model
+          // unavailable"). The team declares tools and answers in text, calling none.
           capabilities: { toolCalling: true },
         },
       ];

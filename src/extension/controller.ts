@@ -215,6 +215,13 @@ export class SolveController implements vscode.Disposable {
     this.log.info(`solve ${record.id}: team ${settings.team}, ${settings.mode}, ${settings.rounds} rounds × ${settings.latentSteps} steps, device ${settings.device}, ${record.language}, task ${record.task.length} chars${record.context ? `, context ${record.context.length} chars` : ''}`);
 
     let outcome: Outcome = 'failed';
+    // The solve is over for the status bar and the keybindings as soon as the runtime is done with
+    // it, not only once the live diff has opened in the editor (or been taken out).
+    const settle = () => {
+      if (this.running === running) this.running = undefined;
+      void vscode.commands.executeCommand('setContext', ContextKeys.solving, this.running !== undefined);
+      this.status.setSolving(this.running !== undefined, this.running?.progress ?? null);
+    };
     await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: 'RecursiveMAS', cancellable: true },
       async (progress, token) => {
@@ -226,9 +233,11 @@ export class SolveController implements vscode.Disposable {
           record.code = codeOfAnswer({ text: result.answer, code: result.code });
           outcome = 'done';
           this.panel.post({ type: 'end', id: record.id, outcome });
+          settle();
           if (running.live) await this.finishLive(running.live, record).catch((e: Error) => this.log.warn(`live diff: ${e.message}`));
           this.log.info(`solve ${record.id} done in ${Math.round(result.metrics.wallMs)} ms on ${result.device}: ${result.metrics.latentSteps} latent steps, ${result.metrics.textTokens} text tokens`);
         } catch (e) {
+          settle();
           if (isCancel(e)) {
             outcome = 'cancelled';
             await running.live?.abort('Cancelled: the streamed lines were taken out; your text is as it was.').catch((x: Error) => this.log.warn(`live diff: ${x.message}`));
@@ -250,9 +259,7 @@ export class SolveController implements vscode.Disposable {
     );
     record.outcome = outcome;
     this.remember(record);
-    if (this.running === running) this.running = undefined;
-    void vscode.commands.executeCommand('setContext', ContextKeys.solving, this.running !== undefined);
-    this.status.setSolving(this.running !== undefined, this.running?.progress ?? null);
+    settle();
   }
 
   /**

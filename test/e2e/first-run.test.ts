@@ -2,15 +2,14 @@
 // first solve offers the download, the offline demo team or the folder settings instead of an
 // error, and the demo choice reaches an answer; a download that fails closes its progress and
 // offers a way forward; a changed team clears a stale error; the walkthrough's machine check.
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Frame, Page } from 'playwright-core';
-import { artifactsDir } from './support/browser';
-import { ensureBuilt } from './support/build';
+import type { Page } from 'playwright-core';
 import { e2eCache } from './support/env';
-import { codeServerMissing, openFile, openWorkbench, panelFrameHandle, runCommand, selectLines, type Workbench } from './support/code-server';
+import { codeServerMissing, openFile, panelFrameHandle, runCommand, selectLines, type Workbench } from './support/code-server';
+import { e2eSuite } from './support/suite';
 
 const missing = codeServerMissing();
 
@@ -18,50 +17,34 @@ const SOURCE = ['# Interval helpers.', '', 'def merge_intervals(intervals):', ' 
 const FAST = { 'recursivemas.rounds': 2, 'recursivemas.latentSteps': 8, 'recursivemas.maxNewTokens': 24, 'recursivemas.temperature': 0 };
 
 describe('the first run in VS Code (code-server, fresh profile, nothing downloaded)', { skip: missing ?? false, timeout: 240_000 }, () => {
+  const modelsDir = join(e2eCache, 'runs', `first-run-models-${process.pid}`);
+  const suite = e2eSuite(
+    'first-run',
+    () => {
+      mkdirSync(modelsDir, { recursive: true });
+      return {
+        files: { 'src/intervals.py': SOURCE },
+        // No team setting: the default (a real team) is what a fresh install has. Nothing listens on
+        // port 9 of the loopback, so a download fails the way an offline one does.
+        settings: { 'recursivemas.device': 'cpu', 'recursivemas.threads': 1, ...FAST },
+        machineSettings: { 'recursivemas.huggingFace.endpoint': 'http://127.0.0.1:9', 'recursivemas.modelsDirectory': modelsDir },
+      };
+    },
+    // A dialog left open would block the next test.
+    { afterFailure: (page) => page.keyboard.press('Escape') },
+  );
+  const { shot, shots, waitPhase } = suite;
   let wb: Workbench;
   let page: Page;
-  const shots = artifactsDir();
-  const modelsDir = join(e2eCache, 'runs', `first-run-models-${process.pid}`);
-  const shot =
-    (slug: string, body: () => Promise<void>) =>
-    async () => {
-      try {
-        await body();
-      } catch (e) {
-        await page?.screenshot({ path: join(shots, `first-run-failed-${slug}.png`) }).catch(() => {});
-        // A dialog left open would block the next test.
-        await page?.keyboard.press('Escape').catch(() => {});
-        throw e;
-      }
-    };
-
-  before(async () => {
-    ensureBuilt(['extension', 'runtime', 'webview']);
-    mkdirSync(modelsDir, { recursive: true });
-    wb = await openWorkbench({
-      files: { 'src/intervals.py': SOURCE },
-      // No team setting: the default (a real team) is what a fresh install has. Nothing listens on
-      // port 9 of the loopback, so a download fails the way an offline one does.
-      settings: { 'recursivemas.device': 'cpu', 'recursivemas.threads': 1, ...FAST },
-      machineSettings: { 'recursivemas.huggingFace.endpoint': 'http://127.0.0.1:9', 'recursivemas.modelsDirectory': modelsDir },
-    });
-    page = wb.page;
-  });
-  after(async () => {
-    if (wb) {
-      if (process.env.RECURSIVEMAS_E2E_VERBOSE) console.log(wb.log());
-      await wb.close();
-    }
+  before(() => {
+    wb = suite.wb;
+    page = suite.page;
   });
 
   const dialog = () => page.locator('.monaco-dialog-box').filter({ visible: true }).first();
   const statusItem = () => page.locator('#workbench\\.parts\\.statusbar .statusbar-item', { hasText: 'RecursiveMAS' }).first();
   async function dialogButtons(): Promise<string[]> {
     return (await dialog().locator('.monaco-button').allTextContents()).map((t) => t.trim()).filter(Boolean);
-  }
-  async function waitPhase(f: Frame, wanted: string[], timeout = 90_000): Promise<string> {
-    await f.waitForFunction((w) => w.includes(document.body.dataset.phase ?? ''), wanted, { timeout });
-    return f.evaluate(() => document.body.dataset.phase ?? '');
   }
 
   test('the first solve offers the download, the offline demo or the folder settings, and the demo reaches an answer', shot('first-solve', async () => {

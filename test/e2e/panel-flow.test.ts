@@ -2,14 +2,13 @@
 // mode shows each message in full, the task comes from the editor's selection while the panel has
 // focus, the cursor ends after the new code with no selection (Insert, Replace, Accept), the
 // keyboard moves to Retry after Cancel, Cancel latency, and how often the panel renders.
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import type { Frame, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { planInsertAtCursor, planReplaceSelection } from '../../src/extension/insertion';
-import { artifactsDir } from './support/browser';
-import { ensureBuilt } from './support/build';
-import { codeServerMissing, openFile, openWorkbench, panelFrameHandle, runCommand, selectLines, type Workbench } from './support/code-server';
+import { codeServerMissing, runCommand, type Workbench } from './support/code-server';
+import { DEMO_TEAM_SETTINGS, e2eSuite } from './support/suite';
 
 const missing = codeServerMissing();
 
@@ -28,57 +27,18 @@ function lineCol(text: string, offset: number): { line: number; col: number } {
 }
 
 describe('the panel in use (code-server, demo team)', { skip: missing ?? false, timeout: 300_000 }, () => {
+  const suite = e2eSuite('panel-flow', () => ({
+    files: { 'src/text.py': SOURCE, 'src/insert.py': SOURCE, 'src/replace.py': SOURCE, 'src/diff.py': SOURCE, 'src/cancel.py': SOURCE },
+    settings: { ...DEMO_TEAM_SETTINGS, ...FAST },
+  }));
+  const { shot, shots, waitPhase, nextSession, solveOn } = suite;
   let wb: Workbench;
   let page: Page;
-  const shots = artifactsDir();
-  const shot =
-    (slug: string, body: () => Promise<void>) =>
-    async () => {
-      try {
-        await body();
-      } catch (e) {
-        await page?.screenshot({ path: join(shots, `panel-flow-failed-${slug}.png`) }).catch(() => {});
-        throw e;
-      }
-    };
-
-  before(async () => {
-    ensureBuilt(['extension', 'runtime', 'webview']);
-    wb = await openWorkbench({
-      files: { 'src/text.py': SOURCE, 'src/insert.py': SOURCE, 'src/replace.py': SOURCE, 'src/diff.py': SOURCE, 'src/cancel.py': SOURCE },
-      settings: { 'recursivemas.team': 'demo-sequential', 'recursivemas.device': 'cpu', 'recursivemas.threads': 1, ...FAST },
-    });
-    page = wb.page;
-  });
-  after(async () => {
-    if (wb) {
-      if (process.env.RECURSIVEMAS_E2E_VERBOSE) console.log(wb.log());
-      await wb.close();
-    }
+  before(() => {
+    wb = suite.wb;
+    page = suite.page;
   });
 
-  const known = new Set<string>(['']);
-  async function nextSession(f: Frame): Promise<string> {
-    const handle = await f.waitForFunction((old) => {
-      const id = document.body.dataset.solve ?? '';
-      return old.includes(id) ? false : id;
-    }, [...known], { timeout: 30_000 });
-    const id = (await handle.jsonValue()) as string;
-    known.add(id);
-    return id;
-  }
-  async function waitPhase(f: Frame, wanted: string[], timeout = 90_000): Promise<string> {
-    await f.waitForFunction((w) => w.includes(document.body.dataset.phase ?? ''), wanted, { timeout });
-    return f.evaluate(() => document.body.dataset.phase ?? '');
-  }
-  async function solveOn(file: string, from: number, to: number): Promise<Frame> {
-    await openFile(page, file);
-    await selectLines(page, from, to);
-    await runCommand(page, 'Solve with RecursiveMAS');
-    const f = await panelFrameHandle(page);
-    await nextSession(f);
-    return f;
-  }
   /** The cursor as the status bar shows it, and whether anything is selected. */
   async function cursor(): Promise<{ line: number; col: number; selected: boolean }> {
     const item = page.locator('#workbench\\.parts\\.statusbar .statusbar-item', { hasText: /Ln \d+, Col \d+/ }).first();

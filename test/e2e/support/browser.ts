@@ -1,6 +1,7 @@
 // Headless Debian Chromium through playwright-core, set up as docs/vscode-e2e.md describes: a fresh
 // profile folder per launch and no background networking (the test machine has no internet).
 import { existsSync, mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext } from 'playwright-core';
@@ -15,7 +16,7 @@ export function chromiumMissing(): string | null {
 export async function launchBrowser(opts: { width?: number; height?: number } = {}): Promise<BrowserContext> {
   const { chromium } = await import('playwright-core');
   const dir = mkdtempSync(join(tmpdir(), 'rmas-chromium-'));
-  return chromium.launchPersistentContext(dir, {
+  const context = await chromium.launchPersistentContext(dir, {
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width: opts.width ?? 1280, height: opts.height ?? 900 },
@@ -30,6 +31,10 @@ export async function launchBrowser(opts: { width?: number; height?: number } = 
       '--disable-dev-shm-usage',
     ],
   });
+  // Each profile is some 30 MB: a run leaves none behind. Chromium may still be writing to it just
+  // after the close, hence the retries; a folder that still cannot go is left for the OS.
+  context.on('close', () => void rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }).catch(() => {}));
+  return context;
 }
 
 /** Folder for screenshots (gitignored through its own .gitignore). */

@@ -308,8 +308,12 @@ export async function runCommand(page: Page, title: string, attempts = 8): Promi
       await page.keyboard.press('Enter');
       return;
     }
-    await row.click();
-    return;
+    try {
+      await row.click({ timeout: 3000 });
+      return;
+    } catch {
+      // The palette closed under us (a notification or a view took the focus): open it again.
+    }
   }
   throw new Error(`the command "${title}" did not show up in the palette`);
 }
