@@ -12,7 +12,7 @@ import type { GraphOptions, LatentHead, Precision } from './families/base';
 import type { Device } from '../api';
 
 /** Bump when the emitted graph changes, so cached graphs are rebuilt. */
-const GRAPH_VERSION = 7;
+const GRAPH_VERSION = 8;
 
 
 export interface BuiltGraph {
@@ -20,6 +20,8 @@ export interface BuiltGraph {
   key: string;
   /** False when the cached graph was reused. */
   rebuilt: boolean;
+  /** Whether the graph takes its keys and values as buffers with spare capacity (see GraphOptions.kvBuffers). */
+  kvBuffers: boolean;
   buildMs: number;
 }
 
@@ -31,20 +33,23 @@ export async function buildDecoderGraph(
   const graphOptions: GraphOptions = {
     ...(options.precision === 'fp16' && options.device && options.device !== 'cpu' ? { fp16MatMuls: true } : {}),
     ...(options.latentHead ? { latentHead: options.latentHead } : {}),
+    // GPU providers keep the state on the device instead.
+    ...((!options.device || options.device === 'cpu') ? { kvBuffers: true } : {}),
   };
+  const kvBuffers = graphOptions.kvBuffers ?? false;
   const started = performance.now();
   const cacheRoot = join(options.cacheDirectory ?? defaultCacheDirectory(), 'graphs');
   await mkdir(cacheRoot, { recursive: true });
   const hashes = [];
   for (const file of checkpoint.contentFiles) hashes.push(await hashFile(file, cacheRoot));
   const key = createHash('sha256')
-    .update(JSON.stringify({ GRAPH_VERSION, precision: options.precision, hashes, fp16MatMuls: graphOptions.fp16MatMuls, latentHead: graphOptions.latentHead?.key }))
+    .update(JSON.stringify({ GRAPH_VERSION, precision: options.precision, hashes, fp16MatMuls: graphOptions.fp16MatMuls, latentHead: graphOptions.latentHead?.key, kvBuffers }))
     .digest('hex')
     .slice(0, 24);
   const folder = join(cacheRoot, key);
   const modelPath = join(folder, 'model.onnx');
   if (await stat(join(folder, 'complete')).then(() => true, () => false)) {
-    return { modelPath, key, rebuilt: false, buildMs: performance.now() - started };
+    return { modelPath, key, rebuilt: false, kvBuffers, buildMs: performance.now() - started };
   }
   // Build in a private folder and rename, so a crash mid-build never leaves a graph that looks complete.
   const staging = `${folder}.building-${process.pid}-${Date.now()}`;
@@ -62,7 +67,7 @@ export async function buildDecoderGraph(
     await rm(staging, { recursive: true, force: true });
     throw e;
   }
-  return { modelPath, key, rebuilt: true, buildMs: performance.now() - started };
+  return { modelPath, key, rebuilt: true, kvBuffers, buildMs: performance.now() - started };
 }
 
 /** sha256 of a file, remembered by (path, size, mtime) so unchanged multi-GB files are hashed once. */

@@ -6,6 +6,9 @@
 // past_key_values.{i}.key/value [B,KVH,P,HD], logits_to_keep [1] i64 (how many last positions get
 // logits: a prefill needs 1, a latent step 0, so neither pays for vocabulary projections it discards);
 // outputs logits [B,L,V], last_hidden_state [B,S,H], present.{i}.key/value [B,KVH,T,HD].
+// With GraphOptions.kvBuffers (the CPU provider) the past K/V are buffers [B,KVH,C,HD] with spare
+// capacity C whose first P = T - S slots are filled, and the graph returns only the new positions'
+// new.{i}.key/value [B,KVH,S,HD] (see DecoderState).
 import { UserError, type Precision } from '../../api';
 import { DataType, GraphBuilder } from '../../onnx/graph';
 import type { WeightSource } from '../checkpoint';
@@ -32,6 +35,8 @@ export interface Rotary {
 export interface AttentionMask {
   /** [B,1,1,S,T]: causal over the cache plus padding. */
   bias: string;
+  /** The number of past positions P = T - S, as [1]. */
+  pastLength: string;
   /** [B,KVH,groups,S,T] and [B,KVH,groups*S,T]: the same scores seen per query head, or per KV head. */
   perQueryHead: string;
   perKvHead: string;
@@ -51,6 +56,14 @@ export interface GraphOptions {
    * latent step is one run and its input never leaves the provider's device.
    */
   latentHead?: LatentHead;
+  /**
+   * Keys and values live in JavaScript-owned buffers with spare capacity, fed whole (inputs are
+   * zero-copy) and never returned: onnxruntime-node copies every CPU output into a fresh buffer
+   * after each run, so returning the whole cache cost a fifth of a decode step at 1024 positions.
+   * The graph returns only the new positions' keys and values, which DecoderState writes into the
+   * buffers. For the CPU provider; GPU providers keep present outputs on the device instead.
+   */
+  kvBuffers?: boolean;
 }
 
 /** Graph nodes mapping a hidden state to an input embedding ([..., H] -> [..., H]); `key` names the weights, for the cache. */
@@ -107,29 +120,44 @@ export class DecoderGraphBuilder {
 
   protected async attention(l: number, x: string, rotary: Rotary, mask: AttentionMask): Promise<string> {
     const { g, c } = this;
-    let q = g.op('Reshape', [await this.projectQuery(l, x), g.constI64([0, 0, c.numHeads, c.headDim])]);
-    let k = g.op('Reshape', [await this.linear(x, layerWeight(l, 'self_attn.k_proj')), g.constI64([0, 0, c.numKvHeads, c.headDim])]);
-    const v = g.op('Reshape', [await this.linear(x, layerWeight(l, 'self_attn.v_proj')), g.constI64([0, 0, c.numKvHeads, c.headDim])]);
+    const [queryProjection, keys, values] = await this.linears(x, ['q_proj', 'k_proj', 'v_proj'].map((p) => layerWeight(l, `self_attn.${p}`)));
+    let q = g.op('Reshape', [this.splitQuery(l, queryProjection!), g.constI64([0, 0, c.numHeads, c.headDim])]);
+    let k = g.op('Reshape', [keys!, g.constI64([0, 0, c.numKvHeads, c.headDim])]);
+    const v = g.op('Reshape', [values!, g.constI64([0, 0, c.numKvHeads, c.headDim])]);
     [q, k] = await this.normalizeQK(l, q, k);
     // [B,S,heads,HD] -> [B,heads,S,HD]
     q = this.rope(g.op('Transpose', [q], { perm: [0, 2, 1, 3] }), rotary);
     k = this.rope(g.op('Transpose', [k], { perm: [0, 2, 1, 3] }), rotary);
     const vt = g.op('Transpose', [v], { perm: [0, 2, 1, 3] });
 
-    const kvShape = ['batch', c.numKvHeads, 'past_sequence', c.headDim];
+    const kvShape = ['batch', c.numKvHeads, this.options.kvBuffers ? 'past_capacity' : 'past_sequence', c.headDim];
     const pastK = g.input(`past_key_values.${l}.key`, DataType.FLOAT, kvShape);
     const pastV = g.input(`past_key_values.${l}.value`, DataType.FLOAT, kvShape);
-    const presentK = g.op('Concat', [pastK, k], { axis: 2 });
-    const presentV = g.op('Concat', [pastV, vt], { axis: 2 });
-    const presentShape = ['batch', c.numKvHeads, 'total_sequence', c.headDim];
-    g.bindOutput(presentK, `present.${l}.key`, DataType.FLOAT, presentShape);
-    g.bindOutput(presentV, `present.${l}.value`, DataType.FLOAT, presentShape);
 
     // Grouped-query attention without repeating K/V: the queries of one KV head's group stacked as
     // rows, [B,KVH,groups*S,HD], so both products are plain batched matmuls on K/V as they are
     // (broadcasting K/V over a groups axis made ORT's MatMul several times slower at long context).
     const qScaled = g.op('Mul', [q, g.scalarF32(c.attentionScale ?? 1 / Math.sqrt(c.headDim))]);
     const qRows = g.op('Reshape', [qScaled, g.constI64([0, c.numKvHeads, -1, c.headDim])]);
+    let presentK: string;
+    let presentV: string;
+    if (this.options.kvBuffers) {
+      const newShape = ['batch', c.numKvHeads, 'sequence', c.headDim];
+      g.bindOutput(k, `new.${l}.key`, DataType.FLOAT, newShape);
+      g.bindOutput(vt, `new.${l}.value`, DataType.FLOAT, newShape);
+      // The buffers' filled slots (slot i is position i), then the new positions: the very present
+      // keys and values of a concatenated cache, so every product sums in the same order and cached
+      // steps equal a full recomputation exactly. Two copies inside the run, none out of it.
+      const filled = (buffer: string) => g.op('Slice', [buffer, g.constI64([0]), mask.pastLength, g.constI64([2])]);
+      presentK = g.op('Concat', [filled(pastK), k], { axis: 2 });
+      presentV = g.op('Concat', [filled(pastV), vt], { axis: 2 });
+    } else {
+      presentK = g.op('Concat', [pastK, k], { axis: 2 });
+      presentV = g.op('Concat', [pastV, vt], { axis: 2 });
+      const presentShape = ['batch', c.numKvHeads, 'total_sequence', c.headDim];
+      g.bindOutput(presentK, `present.${l}.key`, DataType.FLOAT, presentShape);
+      g.bindOutput(presentV, `present.${l}.value`, DataType.FLOAT, presentShape);
+    }
     const scores = g.op('MatMul', [qRows, g.op('Transpose', [presentK], { perm: [0, 1, 3, 2] })]);
     const masked = g.op('Add', [g.op('Reshape', [scores, mask.perQueryHead]), mask.bias]);
     const probs = g.op('Reshape', [g.op('Softmax', [masked], { axis: -1 }), mask.perKvHead]);
@@ -139,9 +167,9 @@ export class DecoderGraphBuilder {
     return this.projectOutput(l, merged);
   }
 
-  /** Hooks around attention for gated variants (Qwen3.5 splits an output gate off q_proj). */
-  protected async projectQuery(l: number, x: string): Promise<string> {
-    return this.linear(x, layerWeight(l, 'self_attn.q_proj'));
+  /** Hooks around attention for gated variants (Qwen3.5 splits an output gate off q_proj's output). */
+  protected splitQuery(_l: number, projected: string): string {
+    return projected;
   }
 
   protected async projectOutput(l: number, merged: string): Promise<string> {
@@ -155,10 +183,9 @@ export class DecoderGraphBuilder {
 
   protected async mlp(l: number, x: string): Promise<string> {
     const { g } = this;
-    const gate = await this.linear(x, layerWeight(l, 'mlp.gate_proj'));
-    const up = await this.linear(x, layerWeight(l, 'mlp.up_proj'));
-    const silu = g.op('Mul', [gate, g.op('Sigmoid', [gate])]);
-    return this.linear(g.op('Mul', [silu, up]), layerWeight(l, 'mlp.down_proj'));
+    const [gate, up] = await this.linears(x, [layerWeight(l, 'mlp.gate_proj'), layerWeight(l, 'mlp.up_proj')]);
+    const silu = g.op('Mul', [gate!, g.op('Sigmoid', [gate!])]);
+    return this.linear(g.op('Mul', [silu, up!]), layerWeight(l, 'mlp.down_proj'));
   }
 
   /** RMSNorm in the op pattern ORT fuses into SimplifiedLayerNormalization. */
@@ -177,36 +204,59 @@ export class DecoderGraphBuilder {
 
   /** y = x W^T (+ b) for a PyTorch Linear stored as [out, in], in the configured precision. */
   protected async linear(x: string, prefix: string, weightName = `${prefix}.weight`): Promise<string> {
+    return (await this.linears(x, [prefix], [weightName]))[0]!;
+  }
+
+  /**
+   * Several Linears of the same input as one matrix product over their stacked rows, split after:
+   * one kernel call with every output column instead of several narrow ones (a k or v projection
+   * has a few hundred columns, too few to keep every thread busy in a decode step).
+   */
+  protected async linears(x: string, prefixes: string[], weightNames = prefixes.map((p) => `${p}.weight`)): Promise<string[]> {
     const { g } = this;
-    const [out, inner] = this.checkWeight(weightName) as [number, number];
+    const shapes = weightNames.map((name) => this.checkWeight(name) as [number, number]);
+    const inner = shapes[0]![1];
+    if (shapes.some(([, width]) => width !== inner)) throw new Error(`${weightNames.join(', ')} differ in input width`);
+    const widths = shapes.map(([rows]) => rows);
+    const out = widths.reduce((a, b) => a + b, 0);
+    const name = weightNames.join('+');
+    const firstRows = widths.map((_, i) => widths.slice(0, i).reduce((a, b) => a + b, 0));
     let y: string;
     if (this.precision === 'int4') {
       const blocksPerRow = Math.ceil(inner / INT4_BLOCK);
       const q: Int4Weights = { packed: new Uint8Array(out * blocksPerRow * (INT4_BLOCK / 2)), scales: new Float32Array(out * blocksPerRow), blocksPerRow };
-      await this.forRowChunks(weightName, out, inner, (rows, first, count) => quantizeInt4Rows(rows, count, inner, q, first));
+      for (const [i, weightName] of weightNames.entries()) {
+        await this.forRowChunks(weightName, widths[i]!, inner, (rows, first, count) => quantizeInt4Rows(rows, count, inner, q, firstRows[i]! + first));
+      }
       g.useOpset('com.microsoft', 1);
-      const packed = g.initializer(`${weightName}.q4`, DataType.UINT8, [out, q.blocksPerRow, INT4_BLOCK / 2], q.packed);
-      const scales = g.initializer(`${weightName}.scales`, DataType.FLOAT, [out * q.blocksPerRow], q.scales);
+      const packed = g.initializer(`${name}.q4`, DataType.UINT8, [out, q.blocksPerRow, INT4_BLOCK / 2], q.packed);
+      const scales = g.initializer(`${name}.scales`, DataType.FLOAT, [out * q.blocksPerRow], q.scales);
       // accuracy_level 4 computes with int8-quantized activations, as llama.cpp's Q4_0 kernels do.
       y = g.op('MatMulNBits', [x, packed, scales], { K: inner, N: out, bits: 4, block_size: INT4_BLOCK, accuracy_level: 4 }, { domain: 'com.microsoft' });
     } else {
       const fp16 = this.precision === 'fp16';
       const t = fp16 ? new Uint16Array(out * inner) : new Float32Array(out * inner);
-      await this.forRowChunks(weightName, out, inner, (rows, first, count) => transposeRows(rows, count, inner, out, first, t));
+      for (const [i, weightName] of weightNames.entries()) {
+        await this.forRowChunks(weightName, widths[i]!, inner, (rows, first, count) => transposeRows(rows, count, inner, out, firstRows[i]! + first, t));
+      }
       if (!fp16) {
-        y = g.op('MatMul', [x, g.initializer(`${weightName}.t`, DataType.FLOAT, [inner, out], t)]);
+        y = g.op('MatMul', [x, g.initializer(`${name}.t`, DataType.FLOAT, [inner, out], t)]);
       } else {
-        const w16 = g.initializer(`${weightName}.t`, DataType.FLOAT16, [inner, out], t);
+        const w16 = g.initializer(`${name}.t`, DataType.FLOAT16, [inner, out], t);
         y = this.options.fp16MatMuls
           ? g.op('Cast', [g.op('MatMul', [g.op('Cast', [x], { to: DataType.FLOAT16 }), w16])], { to: DataType.FLOAT })
           : g.op('MatMul', [x, g.op('Cast', [w16], { to: DataType.FLOAT })]);
       }
     }
-    const biasName = `${prefix}.bias`;
-    if (this.weights.has(biasName)) {
-      y = g.op('Add', [y, g.initializer(biasName, DataType.FLOAT, [out], await this.weights.read(biasName))]);
+    const biasNames = prefixes.map((p) => `${p}.bias`);
+    if (biasNames.some((b) => this.weights.has(b))) {
+      // A Linear without a bias adds zeros.
+      const bias = new Float32Array(out);
+      for (const [i, b] of biasNames.entries()) if (this.weights.has(b)) bias.set(await this.weights.read(b), firstRows[i]);
+      y = g.op('Add', [y, g.initializer(prefixes.length === 1 ? biasNames[0]! : `${prefixes.join('+')}.bias`, DataType.FLOAT, [out], bias)]);
     }
-    return y;
+    if (prefixes.length === 1) return [y];
+    return g.opN('Split', [y, g.constI64(widths)], widths.length, { axis: -1 });
   }
 
   protected async lmHead(x: string): Promise<string> {
@@ -280,7 +330,7 @@ export class DecoderGraphBuilder {
     const groups = c.numHeads / c.numKvHeads;
     const perQueryHead = g.op('Concat', [g.constI64([0, c.numKvHeads, groups, -1]), totalDim], { axis: 0 });
     const perKvHead = g.op('Concat', [g.constI64([0, c.numKvHeads, -1]), totalDim], { axis: 0 });
-    return { bias, perQueryHead, perKvHead };
+    return { bias, perQueryHead, perKvHead, pastLength: g.op('Unsqueeze', [past, g.constI64([0])]) };
   }
 
   /**
