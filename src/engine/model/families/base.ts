@@ -120,10 +120,9 @@ export class DecoderGraphBuilder {
 
   protected async attention(l: number, x: string, rotary: Rotary, mask: AttentionMask): Promise<string> {
     const { g, c } = this;
-    const [queryProjection, keys, values] = await this.linears(x, ['q_proj', 'k_proj', 'v_proj'].map((p) => layerWeight(l, `self_attn.${p}`)));
-    let q = g.op('Reshape', [this.splitQuery(l, queryProjection!), g.constI64([0, 0, c.numHeads, c.headDim])]);
-    let k = g.op('Reshape', [keys!, g.constI64([0, 0, c.numKvHeads, c.headDim])]);
-    const v = g.op('Reshape', [values!, g.constI64([0, 0, c.numKvHeads, c.headDim])]);
+    let q = g.op('Reshape', [await this.projectQuery(l, x), g.constI64([0, 0, c.numHeads, c.headDim])]);
+    let k = g.op('Reshape', [await this.linear(x, layerWeight(l, 'self_attn.k_proj')), g.constI64([0, 0, c.numKvHeads, c.headDim])]);
+    const v = g.op('Reshape', [await this.linear(x, layerWeight(l, 'self_attn.v_proj')), g.constI64([0, 0, c.numKvHeads, c.headDim])]);
     [q, k] = await this.normalizeQK(l, q, k);
     // [B,S,heads,HD] -> [B,heads,S,HD]
     q = this.rope(g.op('Transpose', [q], { perm: [0, 2, 1, 3] }), rotary);
@@ -167,9 +166,9 @@ export class DecoderGraphBuilder {
     return this.projectOutput(l, merged);
   }
 
-  /** Hooks around attention for gated variants (Qwen3.5 splits an output gate off q_proj's output). */
-  protected splitQuery(_l: number, projected: string): string {
-    return projected;
+  /** Hooks around attention for gated variants (Qwen3.5 splits an output gate off q_proj). */
+  protected async projectQuery(l: number, x: string): Promise<string> {
+    return this.linear(x, layerWeight(l, 'self_attn.q_proj'));
   }
 
   protected async projectOutput(l: number, merged: string): Promise<string> {
@@ -183,9 +182,10 @@ export class DecoderGraphBuilder {
 
   protected async mlp(l: number, x: string): Promise<string> {
     const { g } = this;
-    const [gate, up] = await this.linears(x, [layerWeight(l, 'mlp.gate_proj'), layerWeight(l, 'mlp.up_proj')]);
-    const silu = g.op('Mul', [gate!, g.op('Sigmoid', [gate!])]);
-    return this.linear(g.op('Mul', [silu, up!]), layerWeight(l, 'mlp.down_proj'));
+    const gate = await this.linear(x, layerWeight(l, 'mlp.gate_proj'));
+    const up = await this.linear(x, layerWeight(l, 'mlp.up_proj'));
+    const silu = g.op('Mul', [gate, g.op('Sigmoid', [gate])]);
+    return this.linear(g.op('Mul', [silu, up]), layerWeight(l, 'mlp.down_proj'));
   }
 
   /** RMSNorm in the op pattern ORT fuses into SimplifiedLayerNormalization. */
@@ -204,59 +204,36 @@ export class DecoderGraphBuilder {
 
   /** y = x W^T (+ b) for a PyTorch Linear stored as [out, in], in the configured precision. */
   protected async linear(x: string, prefix: string, weightName = `${prefix}.weight`): Promise<string> {
-    return (await this.linears(x, [prefix], [weightName]))[0]!;
-  }
-
-  /**
-   * Several Linears of the same input as one matrix product over their stacked rows, split after:
-   * one kernel call with every output column instead of several narrow ones (a k or v projection
-   * has a few hundred columns, too few to keep every thread busy in a decode step).
-   */
-  protected async linears(x: string, prefixes: string[], weightNames = prefixes.map((p) => `${p}.weight`)): Promise<string[]> {
     const { g } = this;
-    const shapes = weightNames.map((name) => this.checkWeight(name) as [number, number]);
-    const inner = shapes[0]![1];
-    if (shapes.some(([, width]) => width !== inner)) throw new Error(`${weightNames.join(', ')} differ in input width`);
-    const widths = shapes.map(([rows]) => rows);
-    const out = widths.reduce((a, b) => a + b, 0);
-    const name = weightNames.join('+');
-    const firstRows = widths.map((_, i) => widths.slice(0, i).reduce((a, b) => a + b, 0));
+    const [out, inner] = this.checkWeight(weightName) as [number, number];
     let y: string;
     if (this.precision === 'int4') {
       const blocksPerRow = Math.ceil(inner / INT4_BLOCK);
       const q: Int4Weights = { packed: new Uint8Array(out * blocksPerRow * (INT4_BLOCK / 2)), scales: new Float32Array(out * blocksPerRow), blocksPerRow };
-      for (const [i, weightName] of weightNames.entries()) {
-        await this.forRowChunks(weightName, widths[i]!, inner, (rows, first, count) => quantizeInt4Rows(rows, count, inner, q, firstRows[i]! + first));
-      }
+      await this.forRowChunks(weightName, out, inner, (rows, first, count) => quantizeInt4Rows(rows, count, inner, q, first));
       g.useOpset('com.microsoft', 1);
-      const packed = g.initializer(`${name}.q4`, DataType.UINT8, [out, q.blocksPerRow, INT4_BLOCK / 2], q.packed);
-      const scales = g.initializer(`${name}.scales`, DataType.FLOAT, [out * q.blocksPerRow], q.scales);
+      const packed = g.initializer(`${weightName}.q4`, DataType.UINT8, [out, q.blocksPerRow, INT4_BLOCK / 2], q.packed);
+      const scales = g.initializer(`${weightName}.scales`, DataType.FLOAT, [out * q.blocksPerRow], q.scales);
       // accuracy_level 4 computes with int8-quantized activations, as llama.cpp's Q4_0 kernels do.
       y = g.op('MatMulNBits', [x, packed, scales], { K: inner, N: out, bits: 4, block_size: INT4_BLOCK, accuracy_level: 4 }, { domain: 'com.microsoft' });
     } else {
       const fp16 = this.precision === 'fp16';
       const t = fp16 ? new Uint16Array(out * inner) : new Float32Array(out * inner);
-      for (const [i, weightName] of weightNames.entries()) {
-        await this.forRowChunks(weightName, widths[i]!, inner, (rows, first, count) => transposeRows(rows, count, inner, out, firstRows[i]! + first, t));
-      }
+      await this.forRowChunks(weightName, out, inner, (rows, first, count) => transposeRows(rows, count, inner, out, first, t));
       if (!fp16) {
-        y = g.op('MatMul', [x, g.initializer(`${name}.t`, DataType.FLOAT, [inner, out], t)]);
+        y = g.op('MatMul', [x, g.initializer(`${weightName}.t`, DataType.FLOAT, [inner, out], t)]);
       } else {
-        const w16 = g.initializer(`${name}.t`, DataType.FLOAT16, [inner, out], t);
+        const w16 = g.initializer(`${weightName}.t`, DataType.FLOAT16, [inner, out], t);
         y = this.options.fp16MatMuls
           ? g.op('Cast', [g.op('MatMul', [g.op('Cast', [x], { to: DataType.FLOAT16 }), w16])], { to: DataType.FLOAT })
           : g.op('MatMul', [x, g.op('Cast', [w16], { to: DataType.FLOAT })]);
       }
     }
-    const biasNames = prefixes.map((p) => `${p}.bias`);
-    if (biasNames.some((b) => this.weights.has(b))) {
-      // A Linear without a bias adds zeros.
-      const bias = new Float32Array(out);
-      for (const [i, b] of biasNames.entries()) if (this.weights.has(b)) bias.set(await this.weights.read(b), firstRows[i]);
-      y = g.op('Add', [y, g.initializer(prefixes.length === 1 ? biasNames[0]! : `${prefixes.join('+')}.bias`, DataType.FLOAT, [out], bias)]);
+    const biasName = `${prefix}.bias`;
+    if (this.weights.has(biasName)) {
+      y = g.op('Add', [y, g.initializer(biasName, DataType.FLOAT, [out], await this.weights.read(biasName))]);
     }
-    if (prefixes.length === 1) return [y];
-    return g.opN('Split', [y, g.constI64(widths)], widths.length, { axis: -1 });
+    return y;
   }
 
   protected async lmHead(x: string): Promise<string> {

@@ -37,7 +37,8 @@ class Gemma3GraphBuilder extends DecoderGraphBuilder {
 
   protected override async mlp(l: number, x: string): Promise<string> {
     const { g } = this;
-    const [gate, up] = (await this.linears(x, [layerWeight(l, 'mlp.gate_proj'), layerWeight(l, 'mlp.up_proj')])) as [string, string];
+    const gate = await this.linear(x, layerWeight(l, 'mlp.gate_proj'));
+    const up = await this.linear(x, layerWeight(l, 'mlp.up_proj'));
     // gelu_pytorch_tanh: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
     const cube = g.op('Mul', [g.op('Mul', [gate, gate]), gate]);
     const inner = g.op('Mul', [g.op('Add', [gate, g.op('Mul', [cube, g.scalarF32(0.044715)])]), g.scalarF32(Math.sqrt(2 / Math.PI))]);

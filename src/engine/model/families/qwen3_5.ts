@@ -21,7 +21,7 @@ import { DecoderGraphBuilder, type AttentionMask, type Rotary, type FamilyDefini
 const L2_EPS = 1e-6;
 
 class Qwen35GraphBuilder extends DecoderGraphBuilder {
-  /** sigmoid(gate) of each full-attention layer, from splitQuery to projectOutput. */
+  /** sigmoid(gate) of each full-attention layer, from projectQuery to projectOutput. */
   private readonly outputGates = new Map<number, string>();
 
   private get la(): LinearAttentionConfig {
@@ -32,9 +32,9 @@ class Qwen35GraphBuilder extends DecoderGraphBuilder {
     return this.la.isLinear[l] ? this.gatedDeltaNet(l, x) : super.attention(l, x, rotary, mask);
   }
 
-  protected override splitQuery(l: number, projected: string): string {
+  protected override async projectQuery(l: number, x: string): Promise<string> {
     const { g, c } = this;
-    const both = g.op('Reshape', [projected, g.constI64([0, 0, c.numHeads, 2 * c.headDim])]);
+    const both = g.op('Reshape', [await this.linear(x, layerWeight(l, 'self_attn.q_proj')), g.constI64([0, 0, c.numHeads, 2 * c.headDim])]);
     const half = (from: number) =>
       g.op('Reshape', [g.op('Slice', [both, g.constI64([from]), g.constI64([from + c.headDim]), g.constI64([3])]), g.constI64([0, 0, c.numHeads * c.headDim])]);
     this.outputGates.set(l, g.op('Sigmoid', [half(c.headDim)]));
@@ -65,7 +65,10 @@ class Qwen35GraphBuilder extends DecoderGraphBuilder {
     const w = (name: string) => layerWeight(l, `linear_attn.${name}`);
     g.useOpset('com.microsoft', 1);
 
-    const [qkv, z, b, a] = (await this.linears(x, [w('in_proj_qkv'), w('in_proj_z'), w('in_proj_b'), w('in_proj_a')])) as [string, string, string, string];
+    const qkv = await this.linear(x, w('in_proj_qkv'));
+    const z = await this.linear(x, w('in_proj_z'));
+    const b = await this.linear(x, w('in_proj_b'));
+    const a = await this.linear(x, w('in_proj_a'));
 
     // Causal depthwise conv over [conv state | new positions], channels first.
     const convWeight = g.initializer(w('conv1d.weight'), DataType.FLOAT, [channels, 1, la.convKernel], await this.requireWeight(w('conv1d.weight')));
