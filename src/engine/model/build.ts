@@ -34,7 +34,7 @@ export async function buildDecoderGraph(
     ...(options.precision === 'fp16' && options.device && options.device !== 'cpu' ? { fp16MatMuls: true } : {}),
     ...(options.latentHead ? { latentHead: options.latentHead } : {}),
     // GPU providers keep the state on the device instead.
-    ...((!options.device || options.device === 'cpu') ? { kvBuffers: true } : {}),
+    ...(!options.device || options.device === 'cpu' ? { kvBuffers: true } : {}),
   };
   const kvBuffers = graphOptions.kvBuffers ?? false;
   const started = performance.now();
