@@ -6,8 +6,7 @@
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import * as ort from 'onnxruntime-node';
-import { DecoderModel, stateNames } from '../src/engine/model/decoder';
+import { DecoderModel } from '../src/engine/model/decoder';
 
 const ROOT = join(import.meta.dirname, '..', '.cache', 'bench');
 const FOLDERS: Record<string, string> = { 'qwen2.5': 'qwen2.5-0.5b-shape', 'qwen3.5': 'qwen3.5-0.8b-shape' };
@@ -27,43 +26,22 @@ interface TraceEvent {
 
 async function main(): Promise<void> {
   const folder = FOLDERS[MODEL] ? join(ROOT, FOLDERS[MODEL]) : MODEL;
-  // Builds (or finds) the graph exactly as the engine does; the profiled session is opened on it below.
-  const model = await DecoderModel.load(folder, { precision: PRECISION, threads: THREADS, cacheDirectory: join(ROOT, 'graphs') });
-  const c = model.config;
   const prefix = join(tmpdir(), `rmas-profile-${process.pid}`);
-  const session = await ort.InferenceSession.create(model.graphPath, {
-    graphOptimizationLevel: 'all',
-    executionMode: 'sequential',
-    intraOpNumThreads: THREADS,
-    interOpNumThreads: 1,
-    extra: { session: { set_denormal_as_zero: '1' } },
-    enableProfiling: true,
-    profileFilePrefix: prefix,
-  });
-  const names = stateNames(c);
-  let past: Record<string, ort.Tensor> = model.newState().past;
-  let length = 0;
+  // The engine's own graph, session and state handling, with onnxruntime's profiler on.
+  const model = await DecoderModel.load(folder, { precision: PRECISION, threads: THREADS, cacheDirectory: join(ROOT, 'graphs'), profileFilePrefix: prefix });
+  const c = model.config;
+  const state = model.newState();
   const step = async (count: number) => {
-    const ids = Array.from({ length: count }, (_, i) => (i * 7919 + 13 + length) % c.vocabSize);
-    const total = length + count;
-    const out = await session.run({
-      ...past,
-      inputs_embeds: new ort.Tensor('float32', model.embedding.lookup(ids), [1, count, c.hiddenSize]),
-      attention_mask: new ort.Tensor('int64', new BigInt64Array(total).fill(1n), [1, total]),
-      position_ids: new ort.Tensor('int64', BigInt64Array.from({ length: count }, (_, i) => BigInt(length + i)), [1, count]),
-      logits_to_keep: new ort.Tensor('int64', BigInt64Array.of(1n), [1]),
-    });
-    past = Object.fromEntries(names.map(([p, present]) => [p, out[present]!]));
-    length = total;
+    const ids = Array.from({ length: count }, (_, i) => (i * 7919 + 13 + state.length) % c.vocabSize);
+    await model.forward(state, model.embedding.lookup(ids), count, 1);
   };
   await step(CONTEXT);
   const decodeStart = performance.now();
   for (let i = 0; i < NEW_TOKENS; i++) await step(1);
   const wallMs = (performance.now() - decodeStart) / NEW_TOKENS;
-  session.endProfiling();
+  model.endProfiling();
   // ORT names the trace <prefix>_<date>.json.
   const file = join(tmpdir(), readdirSync(tmpdir()).find((f) => f.startsWith(basename(prefix)) && f.endsWith('.json'))!);
-  await session.release();
   await model.dispose();
   const events = JSON.parse(readFileSync(file, 'utf8')) as TraceEvent[];
   if (process.env.KEEP_TRACE) console.log(`trace: ${file}`);

@@ -12,7 +12,7 @@ import type { GraphOptions, LatentHead, Precision } from './families/base';
 import type { Device } from '../api';
 
 /** Bump when the emitted graph changes, so cached graphs are rebuilt. */
-const GRAPH_VERSION = 8;
+const GRAPH_VERSION = 9;
 
 
 export interface BuiltGraph {
@@ -20,6 +20,8 @@ export interface BuiltGraph {
   key: string;
   /** False when the cached graph was reused. */
   rebuilt: boolean;
+  /** Whether the graph takes its keys and values as buffers with spare capacity (see GraphOptions.kvBuffers). */
+  kvBuffers: boolean;
   buildMs: number;
 }
 
@@ -38,20 +40,23 @@ export async function buildDecoderGraph(
   const graphOptions: GraphOptions = {
     ...(computesInFp16(options.precision, options.device) ? { fp16Compute: true } : {}),
     ...(options.latentHead ? { latentHead: options.latentHead } : {}),
+    // GPU providers keep the state on the device instead.
+    ...(!options.device || options.device === 'cpu' ? { kvBuffers: true } : {}),
   };
+  const kvBuffers = graphOptions.kvBuffers ?? false;
   const started = performance.now();
   const cacheRoot = join(options.cacheDirectory ?? defaultCacheDirectory(), 'graphs');
   await mkdir(cacheRoot, { recursive: true });
   const hashes = [];
   for (const file of checkpoint.contentFiles) hashes.push(await hashFile(file, cacheRoot));
   const key = createHash('sha256')
-    .update(JSON.stringify({ GRAPH_VERSION, precision: options.precision, hashes, fp16Compute: graphOptions.fp16Compute, latentHead: graphOptions.latentHead?.key }))
+    .update(JSON.stringify({ GRAPH_VERSION, precision: options.precision, hashes, fp16Compute: graphOptions.fp16Compute, latentHead: graphOptions.latentHead?.key, kvBuffers }))
     .digest('hex')
     .slice(0, 24);
   const folder = join(cacheRoot, key);
   const modelPath = join(folder, 'model.onnx');
   if (await stat(join(folder, 'complete')).then(() => true, () => false)) {
-    return { modelPath, key, rebuilt: false, buildMs: performance.now() - started };
+    return { modelPath, key, rebuilt: false, kvBuffers, buildMs: performance.now() - started };
   }
   // Build in a private folder and rename, so a crash mid-build never leaves a graph that looks complete.
   const staging = `${folder}.building-${process.pid}-${Date.now()}`;
@@ -69,7 +74,7 @@ export async function buildDecoderGraph(
     await rm(staging, { recursive: true, force: true });
     throw e;
   }
-  return { modelPath, key, rebuilt: true, buildMs: performance.now() - started };
+  return { modelPath, key, rebuilt: true, kvBuffers, buildMs: performance.now() - started };
 }
 
 /** sha256 of a file, remembered by (path, size, mtime) so unchanged multi-GB files are hashed once. */

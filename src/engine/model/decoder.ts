@@ -19,30 +19,56 @@ export interface LoadModelOptions {
   cacheDirectory?: string;
   /** An agent's inner link, built into the graph so that a latent step is one run (see GraphOptions). */
   latentHead?: LatentHead;
+  /** For benchmarks: onnxruntime profiles every run into a trace named from this prefix (see endProfiling). */
+  profileFilePrefix?: string;
 }
 
 /**
  * One sequence's decoder state: per layer either its keys and values (growing with the sequence) or,
  * for a linear-attention layer, a conv state and a recurrent state (fixed size, zeros at start).
  * On a GPU provider the tensors stay in device memory between steps (`onDevice`): JavaScript holds
- * opaque handles and never reads them.
+ * opaque handles and never reads them. On the CPU provider the keys and values sit in buffers with
+ * spare capacity (KvBuffers) that each step feeds whole and appends its new positions to; the
+ * fixed-size states are replaced by each step's outputs.
  */
 export class DecoderState {
+  /** The state tensors each run replaces: all of them, or with KvBuffers the linear-attention ones. */
   private pastTensors: Record<string, ort.Tensor>;
+  private kv?: KvBuffers;
+  /** [past input, present output] of the tensors each run replaces. */
+  private readonly replaced: [string, string][];
   length = 0;
   constructor(
     private readonly config: DecoderConfig,
     past?: Record<string, ort.Tensor>,
     readonly onDevice = false,
+    kv?: KvBuffers | 'new',
     /** The KV cache's element type: fp16 where the graph computes in fp16 (GPU providers). */
     private readonly kvType: KvType = 'float32',
   ) {
-    this.pastTensors = past ?? emptyPast(config, kvType);
+    this.kv = kv === 'new' ? KvBuffers.empty(config, this) : kv;
+    // With buffers, only the linear-attention layers' fixed-size states are replaced.
+    this.replaced = stateNames(config).filter(([past]) => !this.kv || !/\.(key|value)$/.test(past));
+    this.pastTensors = past ?? emptyPast(config, this.kv !== undefined, kvType);
     for (const t of Object.values(this.pastTensors)) holdDeviceTensor(t);
   }
-  /** The state tensors, by graph input name. */
+  /**
+   * The state tensors, by graph input name. With key/value buffers, the keys and values are copies
+   * of the filled positions ([1, KVH, length, HD]), for inspection.
+   */
   get past(): Readonly<Record<string, ort.Tensor>> {
-    return this.pastTensors;
+    if (!this.kv) return this.pastTensors;
+    const filled: Record<string, ort.Tensor> = { ...this.pastTensors };
+    for (const name of Object.keys(this.kv.tensors)) filled[name] = this.kv.filled(name, this.length);
+    return filled;
+  }
+  /** What a run of this state is fed: every state input (key/value buffers whole, capacity included). */
+  get inputs(): Readonly<Record<string, ort.Tensor>> {
+    return this.kv ? { ...this.pastTensors, ...this.kv.tensors } : this.pastTensors;
+  }
+  /** The key/value buffers' capacity in positions, or undefined when the graph takes whole present tensors. */
+  get capacity(): number | undefined {
+    return this.kv?.capacity;
   }
   /** Puts a step's output in place of `name`, freeing the old device tensor once no state holds it. */
   replace(name: string, tensor: ort.Tensor): void {
@@ -51,13 +77,41 @@ export class DecoderState {
     this.pastTensors[name] = tensor;
     if (old) dropDeviceTensor(old);
   }
+  /** The graph outputs a run of `count` positions on this state returns, as advance() takes them. */
+  get outputNames(): string[] {
+    return [...this.replaced.map(([, present]) => present), ...(this.kv?.outputNames ?? [])];
+  }
+  /** Takes a run of `count` new positions: its state outputs replace or extend this state. */
+  advance(outputs: Readonly<Record<string, ort.Tensor>>, count: number): void {
+    for (const [past, present] of this.replaced) this.replace(past, outputs[present]!);
+    if (this.kv) this.append(this.kv, outputs, count);
+    this.length += count;
+  }
+  /**
+   * Appends the new positions' keys and values (a run's new.{l}.key/value outputs, [1, KVH, count,
+   * HD] each) after the filled slots: in place when this state writes these buffers and they have
+   * room, otherwise first copying the filled positions into larger buffers of its own.
+   */
+  private append(kv: KvBuffers, outputs: Readonly<Record<string, ort.Tensor>>, count: number): void {
+    const needed = this.length + count;
+    if (kv.writer !== this || kv.capacity < needed) {
+      if (kv.writer === this) kv.writer = undefined;
+      kv = this.kv = kv.copy(this.length, grownCapacity(needed), this);
+    }
+    kv.write(outputs, this.length, count);
+  }
   /**
    * Frees this state's device memory (a no-op for host tensors, which the garbage collector frees).
    * Device tensors are not collected: a state on a GPU provider must be released when done.
    */
   release(): void {
     for (const t of Object.values(this.pastTensors)) dropDeviceTensor(t);
-    this.pastTensors = emptyPast(this.config, this.kvType);
+    if (this.kv) {
+      // Snapshots may still read these buffers: nobody writes into them any more.
+      if (this.kv.writer === this) this.kv.writer = undefined;
+      this.kv = KvBuffers.empty(this.config, this);
+    }
+    this.pastTensors = emptyPast(this.config, this.kv !== undefined, this.kvType);
     this.length = 0;
   }
   reset(): void {
@@ -65,11 +119,13 @@ export class DecoderState {
   }
   /**
    * This state as it is now, for continuing twice from one point (prefix reuse). O(1): forward
-   * replaces the past tensors with the run's new outputs and never writes into them, so sharing
-   * them is safe; a linear-attention layer's running state is captured exactly at this length.
+   * replaces the past tensors with the run's new outputs and never writes into them, and the
+   * key/value buffers' owner only writes past its own length (at least the snapshot's), while the
+   * snapshot copies them before its first write; a linear-attention layer's running state is
+   * captured exactly at this length.
    */
   snapshot(): DecoderState {
-    const copy = new DecoderState(this.config, { ...this.pastTensors }, this.onDevice, this.kvType);
+    const copy = new DecoderState(this.config, { ...this.pastTensors }, this.onDevice, this.kv, this.kvType);
     copy.length = this.length;
     return copy;
   }
@@ -80,9 +136,15 @@ export class DecoderState {
   get truncatable(): boolean {
     return !this.onDevice && !this.config.linearAttention?.isLinear.some(Boolean);
   }
-  /** A copy holding only the first `length` positions (positions never depend on later ones). */
+  /** A state holding only the first `length` positions (positions never depend on later ones). */
   truncated(length: number): DecoderState {
     if (!this.truncatable || length > this.length) throw new Error(`cannot truncate this state to ${length} positions`);
+    if (this.kv) {
+      // Shares the buffers as a snapshot does: slots from `length` on are simply unfilled for it.
+      const copy = new DecoderState(this.config, { ...this.pastTensors }, false, this.kv);
+      copy.length = length;
+      return copy;
+    }
     const past: Record<string, ort.Tensor> = {};
     for (const [name, t] of Object.entries(this.past)) {
       const [b, heads, total, width] = t.dims as [number, number, number, number];
@@ -96,6 +158,75 @@ export class DecoderState {
     copy.length = length;
     return copy;
   }
+}
+
+/**
+ * Every attention layer's keys and values in buffers [1, KVH, capacity, HD] (slot i holds position
+ * i), fed to the graph whole. Snapshots share them; only `writer` writes into them, and only past
+ * its own length, which no state sharing them reads (their lengths are at most the writer's).
+ */
+class KvBuffers {
+  /** The state that may write into these buffers in place; any other copies them first. */
+  writer: DecoderState | undefined;
+  /** The buffers as graph inputs, by past input name. */
+  readonly tensors: Record<string, ort.Tensor> = {};
+  readonly outputNames: string[];
+
+  private constructor(
+    /** [past input, output of the new positions] per buffer. */
+    private readonly pairs: readonly [string, string][],
+    private readonly heads: number,
+    private readonly width: number,
+    readonly capacity: number,
+    writer: DecoderState,
+  ) {
+    this.writer = writer;
+    this.outputNames = pairs.map(([, output]) => output);
+    for (const [name] of pairs) this.tensors[name] = new ort.Tensor('float32', new Float32Array(heads * capacity * width), [1, heads, capacity, width]);
+  }
+
+  static empty(c: DecoderConfig, writer: DecoderState): KvBuffers {
+    return new KvBuffers(kvNames(c), c.numKvHeads, c.headDim, 0, writer);
+  }
+
+  private data(name: string): Float32Array {
+    return this.tensors[name]!.data as Float32Array;
+  }
+
+  /** New buffers of `capacity` holding this one's first `length` positions, written by `writer`. */
+  copy(length: number, capacity: number, writer: DecoderState): KvBuffers {
+    const next = new KvBuffers(this.pairs, this.heads, this.width, capacity, writer);
+    for (const [name] of this.pairs) this.copyRows(name, next.data(name), capacity, length);
+    return next;
+  }
+
+  /** The first `length` positions of `name` as a compact [1, KVH, length, HD] tensor. */
+  filled(name: string, length: number): ort.Tensor {
+    const data = new Float32Array(this.heads * length * this.width);
+    this.copyRows(name, data, length, length);
+    return new ort.Tensor('float32', data, [1, this.heads, length, this.width]);
+  }
+
+  private copyRows(name: string, to: Float32Array, toCapacity: number, length: number): void {
+    const from = this.data(name);
+    const w = this.width;
+    for (let h = 0; h < this.heads; h++) to.set(from.subarray(h * this.capacity * w, (h * this.capacity + length) * w), h * toCapacity * w);
+  }
+
+  /** Writes `count` positions from slot `at`, taken from a run's outputs. */
+  write(outputs: Readonly<Record<string, ort.Tensor>>, at: number, count: number): void {
+    const w = this.width;
+    for (const [name, output] of this.pairs) {
+      const from = outputs[output]!.data as Float32Array;
+      const to = this.data(name);
+      for (let h = 0; h < this.heads; h++) to.set(from.subarray(h * count * w, (h + 1) * count * w), (h * this.capacity + at) * w);
+    }
+  }
+}
+
+/** A quarter more than needed, in whole 64-position steps: growing copies, unfilled slots cost attention work. */
+function grownCapacity(needed: number): number {
+  return Math.ceil((needed * 1.25) / 64) * 64;
 }
 
 // Device tensors are opaque handles whose memory the garbage collector never frees (measured on
@@ -127,9 +258,19 @@ export function stateNames(c: DecoderConfig): [string, string][] {
   return names;
 }
 
+/** With key/value buffers: [past input, output of the new positions] of each attention layer's keys and values. */
+function kvNames(c: DecoderConfig): [string, string][] {
+  const names: [string, string][] = [];
+  for (let l = 0; l < c.numLayers; l++) {
+    if (!c.linearAttention?.isLinear[l]) for (const p of ['key', 'value']) names.push([`past_key_values.${l}.${p}`, `new.${l}.${p}`]);
+  }
+  return names;
+}
+
 type KvType = 'float32' | 'float16';
 
-function emptyPast(c: DecoderConfig, kvType: KvType): Record<string, ort.Tensor> {
+/** The state tensors runs replace; with key/value buffers, only the linear-attention ones. */
+function emptyPast(c: DecoderConfig, kvBuffers: boolean, kvType: KvType): Record<string, ort.Tensor> {
   const past: Record<string, ort.Tensor> = {};
   const dims = [1, c.numKvHeads, 0, c.headDim];
   const empty = kvType === 'float16' ? new ort.Tensor('float16', new Uint16Array(0), dims) : new ort.Tensor('float32', new Float32Array(0), dims);
@@ -138,7 +279,7 @@ function emptyPast(c: DecoderConfig, kvType: KvType): Record<string, ort.Tensor>
     if (la?.isLinear[l]) {
       past[`past_key_values.${l}.conv_state`] = zeros([1, convChannels(la), la.convKernel - 1]);
       past[`past_key_values.${l}.recurrent_state`] = zeros([1, la.numValueHeads, la.keyHeadDim, la.valueHeadDim]);
-    } else {
+    } else if (!kvBuffers) {
       past[`past_key_values.${l}.key`] = empty;
       past[`past_key_values.${l}.value`] = empty;
     }
@@ -170,7 +311,6 @@ export interface StepTiming {
 export class DecoderModel {
   /** Time spent inside session.run versus the whole forward call, for benchmarks. */
   readonly timing: StepTiming = { runMs: 0, totalMs: 0 };
-  private readonly stateNames: [string, string][];
   /** Whether the session keeps the state outputs in device memory (GPU providers). */
   readonly stateOnDevice: boolean;
   private readonly kvType: KvType;
@@ -184,10 +324,11 @@ export class DecoderModel {
     readonly precision: Precision,
     readonly warnings: string[],
     readonly graphPath: string,
+    /** Whether the graph takes keys and values as buffers with spare capacity (GraphOptions.kvBuffers). */
+    private readonly kvBuffers: boolean,
     /** The key of the inner link built into the graph, if any (see LoadModelOptions.latentHead). */
     readonly latentHeadKey?: string,
   ) {
-    this.stateNames = stateNames(config);
     this.stateOnDevice = device !== 'cpu';
     this.kvType = computesInFp16(precision, device) ? 'float16' : 'float32';
   }
@@ -197,22 +338,23 @@ export class DecoderModel {
     const checkpoint = await openCheckpoint(path);
     try {
       const requested = options.device ?? 'cpu';
-      const graphFor = async (device: Device) => (await buildDecoderGraph(checkpoint, { precision, cacheDirectory: options.cacheDirectory, device, latentHead: options.latentHead })).modelPath;
-      const graph = await graphFor(requested);
+      const graphFor = (device: Device) => buildDecoderGraph(checkpoint, { precision, cacheDirectory: options.cacheDirectory, device, latentHead: options.latentHead });
+      let built = await graphFor(requested);
       // An int4 model's lookups read int8 rows: its own classifier is coarser than that.
-      const embedding = await EmbeddingTable.load(checkpoint, { int8: precision === 'int4', int8File: join(dirname(graph), 'embedding.int8') });
+      const embedding = await EmbeddingTable.load(checkpoint, { int8: precision === 'int4', int8File: join(dirname(built.modelPath), 'embedding.int8') });
       const deviceOutputs = [...stateNames(checkpoint.config).map(([, present]) => present), ...(options.latentHead ? ['next_embeds'] : [])];
-      // An fp16-compute graph needs GPU kernels: if the provider fails, the CPU gets its own graph.
-      const cpuGraph = computesInFp16(precision, requested) ? () => graphFor('cpu') : undefined;
-      const { session, device, warnings, modelPath } = await createSession(graph, requested, options.threads, deviceOutputs, cpuGraph);
-      return new DecoderModel(path, checkpoint.config, embedding, session, device, precision, warnings, modelPath as string, options.latentHead?.key);
+      const profiling = options.profileFilePrefix ? { enableProfiling: true, profileFilePrefix: options.profileFilePrefix } : {};
+      // If the GPU provider fails, the CPU runs its own graph (fp32 compute, key/value buffers).
+      const cpuGraph = requested === 'cpu' ? undefined : async () => (built = await graphFor('cpu')).modelPath;
+      const { session, device, warnings } = await createSession(built.modelPath, requested, options.threads, deviceOutputs, profiling, cpuGraph);
+      return new DecoderModel(path, checkpoint.config, embedding, session, device, precision, warnings, built.modelPath, built.kvBuffers, options.latentHead?.key);
     } finally {
       await checkpoint.close();
     }
   }
 
   newState(): DecoderState {
-    return new DecoderState(this.config, undefined, this.stateOnDevice, this.kvType);
+    return new DecoderState(this.config, undefined, this.stateOnDevice, this.kvBuffers ? 'new' : undefined, this.kvType);
   }
 
   /** Runs `count` new positions given as input embeddings ([count * hidden]) on top of `state`'s cache. */
@@ -244,8 +386,7 @@ export class DecoderModel {
     // refuses a shorter fetch list ("Output count mismatch").
     const out = await this.session.run(feeds);
     this.timing.runMs += performance.now() - runStart;
-    for (const [past, present] of this.stateNames) state.replace(past, out[present]!);
-    state.length += count;
+    state.advance(out, count);
     const result: ForwardResult = { logits: out.logits!.data as Float32Array, hidden: out.last_hidden_state!.data as Float32Array };
     if (next) result.next = out.next_embeds!;
     else out.next_embeds?.dispose();
@@ -260,7 +401,7 @@ export class DecoderModel {
    */
   async timeRun(state: DecoderState, embeds: Float32Array, count: number, fetchState: boolean): Promise<number> {
     const feeds = { ...this.feeds(state, count, 1), inputs_embeds: new ort.Tensor('float32', embeds, [1, count, this.config.hiddenSize]) };
-    const fetches = ['logits', 'last_hidden_state', ...(fetchState ? this.stateNames.map(([, present]) => present) : [])];
+    const fetches = ['logits', 'last_hidden_state', ...(fetchState ? state.outputNames : [])];
     const t = performance.now();
     await this.session.run(feeds, fetches);
     return performance.now() - t;
@@ -279,11 +420,16 @@ export class DecoderModel {
     const positions = new BigInt64Array(count);
     for (let i = 0; i < count; i++) positions[i] = BigInt(state.length + i);
     return {
-      ...state.past,
+      ...state.inputs,
       attention_mask: new ort.Tensor('int64', new BigInt64Array(total).fill(1n), [1, total]),
       position_ids: new ort.Tensor('int64', positions, [1, count]),
       logits_to_keep: new ort.Tensor('int64', BigInt64Array.of(BigInt(logitsToKeep)), [1]),
     };
+  }
+
+  /** Writes the profiler's trace (with LoadModelOptions.profileFilePrefix). */
+  endProfiling(): void {
+    this.session.endProfiling();
   }
 
   async dispose(): Promise<void> {
@@ -305,10 +451,12 @@ export async function createSession(
   device: Device,
   threads?: number,
   deviceOutputs: readonly string[] = [],
-  /** The graph to run on the CPU instead, when the one given needs the GPU provider (fp16 compute). */
+  extra: ort.InferenceSession.SessionOptions = {},
+  /** The graph to run on the CPU instead when the GPU provider fails (the CPU's graph differs). */
   cpuGraph?: () => Promise<string>,
-): Promise<{ session: ort.InferenceSession; device: Device; warnings: string[]; modelPath: string | Uint8Array }> {
+): Promise<{ session: ort.InferenceSession; device: Device; warnings: string[] }> {
   const base: ort.InferenceSession.SessionOptions = {
+    ...extra,
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
     logSeverityLevel: 3,
@@ -326,14 +474,14 @@ export async function createSession(
         executionProviders: [EP_NAMES[device]],
         ...(deviceOutputs.length ? { preferredOutputLocation } : {}),
       });
-      return { session, device, warnings: [], modelPath };
+      return { session, device, warnings: [] };
     } catch (e) {
       const warning = `The ${device} execution provider failed to start (${(e as Error).message.split('\n')[0]}); running on the CPU instead.`;
       const cpuPath = cpuGraph ? await cpuGraph() : modelPath;
       const session = await ort.InferenceSession.create(cpuPath as string, { ...base, executionProviders: ['cpu'] });
-      return { session, device: 'cpu', warnings: [warning], modelPath: cpuPath };
+      return { session, device: 'cpu', warnings: [warning] };
     }
   }
   const session = await ort.InferenceSession.create(modelPath as string, { ...base, executionProviders: ['cpu'] });
-  return { session, device: 'cpu', warnings: [], modelPath };
+  return { session, device: 'cpu', warnings: [] };
 }

@@ -6,6 +6,9 @@
 // past_key_values.{i}.key/value [B,KVH,P,HD], logits_to_keep [1] i64 (how many last positions get
 // logits: a prefill needs 1, a latent step 0, so neither pays for vocabulary projections it discards);
 // outputs logits [B,L,V], last_hidden_state [B,S,H], present.{i}.key/value [B,KVH,T,HD].
+// With GraphOptions.kvBuffers (the CPU provider) the past K/V are buffers [B,KVH,C,HD] with spare
+// capacity C whose first P = T - S slots are filled, and the graph returns only the new positions'
+// new.{i}.key/value [B,KVH,S,HD] (see DecoderState).
 import { UserError, type Precision } from '../../api';
 import { DataType, GraphBuilder } from '../../onnx/graph';
 import type { WeightSource } from '../checkpoint';
@@ -32,6 +35,8 @@ export interface Rotary {
 export interface AttentionMask {
   /** [B,1,1,S,T]: causal over the cache plus padding. */
   bias: string;
+  /** The number of past positions P = T - S, as [1]. */
+  pastLength: string;
   /** [B,KVH,groups,S,T] and [B,KVH,groups*S,T]: the same scores seen per query head, or per KV head. */
   perQueryHead: string;
   perKvHead: string;
@@ -53,6 +58,14 @@ export interface GraphOptions {
    * latent step is one run and its input never leaves the provider's device.
    */
   latentHead?: LatentHead;
+  /**
+   * Keys and values live in JavaScript-owned buffers with spare capacity, fed whole (inputs are
+   * zero-copy) and never returned: onnxruntime-node copies every CPU output into a fresh buffer
+   * after each run, so returning the whole cache cost a fifth of a decode step at 1024 positions.
+   * The graph returns only the new positions' keys and values, which DecoderState writes into the
+   * buffers. For the CPU provider; GPU providers keep present outputs on the device instead.
+   */
+  kvBuffers?: boolean;
 }
 
 /** Graph nodes mapping a hidden state to an input embedding ([..., H] -> [..., H]); `key` names the weights, for the cache. */
@@ -118,20 +131,34 @@ export class DecoderGraphBuilder {
     k = this.rope(g.op('Transpose', [k], { perm: [0, 2, 1, 3] }), rotary);
     const vt = g.op('Transpose', [v], { perm: [0, 2, 1, 3] });
 
-    const kvShape = ['batch', c.numKvHeads, 'past_sequence', c.headDim];
+    const kvShape = ['batch', c.numKvHeads, this.options.kvBuffers ? 'past_capacity' : 'past_sequence', c.headDim];
     const pastK = g.input(`past_key_values.${l}.key`, this.computeType, kvShape);
     const pastV = g.input(`past_key_values.${l}.value`, this.computeType, kvShape);
-    const presentK = g.op('Concat', [pastK, k], { axis: 2 });
-    const presentV = g.op('Concat', [pastV, vt], { axis: 2 });
-    const presentShape = ['batch', c.numKvHeads, 'total_sequence', c.headDim];
-    g.bindOutput(presentK, `present.${l}.key`, this.computeType, presentShape);
-    g.bindOutput(presentV, `present.${l}.value`, this.computeType, presentShape);
 
     // Grouped-query attention without repeating K/V: the queries of one KV head's group stacked as
     // rows, [B,KVH,groups*S,HD], so both products are plain batched matmuls on K/V as they are
     // (broadcasting K/V over a groups axis made ORT's MatMul several times slower at long context).
     const qScaled = g.op('Mul', [q, this.computeScalar(c.attentionScale ?? 1 / Math.sqrt(c.headDim))]);
     const qRows = g.op('Reshape', [qScaled, g.constI64([0, c.numKvHeads, -1, c.headDim])]);
+    let presentK: string;
+    let presentV: string;
+    if (this.options.kvBuffers) {
+      const newShape = ['batch', c.numKvHeads, 'sequence', c.headDim];
+      g.bindOutput(k, `new.${l}.key`, this.computeType, newShape);
+      g.bindOutput(vt, `new.${l}.value`, this.computeType, newShape);
+      // The buffers' filled slots (slot i is position i), then the new positions: the very present
+      // keys and values of a concatenated cache, so every product sums in the same order and cached
+      // steps equal a full recomputation exactly. Two copies inside the run, none out of it.
+      const filled = (buffer: string) => g.op('Slice', [buffer, g.constI64([0]), mask.pastLength, g.constI64([2])]);
+      presentK = g.op('Concat', [filled(pastK), k], { axis: 2 });
+      presentV = g.op('Concat', [filled(pastV), vt], { axis: 2 });
+    } else {
+      presentK = g.op('Concat', [pastK, k], { axis: 2 });
+      presentV = g.op('Concat', [pastV, vt], { axis: 2 });
+      const presentShape = ['batch', c.numKvHeads, 'total_sequence', c.headDim];
+      g.bindOutput(presentK, `present.${l}.key`, this.computeType, presentShape);
+      g.bindOutput(presentV, `present.${l}.value`, this.computeType, presentShape);
+    }
     const scores = g.op('MatMul', [qRows, g.op('Transpose', [presentK], { perm: [0, 1, 3, 2] })]);
     const masked = g.op('Add', [g.op('Reshape', [this.toFloat(scores), mask.perQueryHead]), mask.bias]);
     const probs = this.toCompute(g.op('Reshape', [g.op('Softmax', [masked], { axis: -1 }), mask.perKvHead]));
@@ -337,7 +364,7 @@ export class DecoderGraphBuilder {
     const groups = c.numHeads / c.numKvHeads;
     const perQueryHead = g.op('Concat', [g.constI64([0, c.numKvHeads, groups, -1]), totalDim], { axis: 0 });
     const perKvHead = g.op('Concat', [g.constI64([0, c.numKvHeads, -1]), totalDim], { axis: 0 });
-    return { bias, perQueryHead, perKvHead };
+    return { bias, perQueryHead, perKvHead, pastLength: g.op('Unsqueeze', [past, g.constI64([0])]) };
   }
 
   /**
