@@ -288,6 +288,26 @@ async function openPalette(page: Page): Promise<void> {
   }
 }
 
+/**
+ * What is on screen that could hold up a test, in one line: a modal dialog, an open quick input
+ * (and its title), the notification toasts. For the message of a wait that timed out.
+ */
+export async function describeWorkbench(page: Page): Promise<string> {
+  const text = async (selector: string) =>
+    (await page.locator(selector).filter({ visible: true }).allTextContents().catch(() => [] as string[])).map((t) => t.replace(/\s+/g, ' ').trim()).filter(Boolean);
+  const parts: string[] = [];
+  const dialogs = await text('.monaco-dialog-box');
+  if (dialogs.length) parts.push(`dialog: ${dialogs.join(' / ')}`);
+  if (await quickInput(page).isVisible().catch(() => false)) {
+    const title = (await text('.quick-input-widget .quick-input-title')).join(' ');
+    const placeholder = (await quickInput(page).getAttribute('placeholder').catch(() => null)) ?? '';
+    parts.push(`quick input open: "${title || placeholder}"`);
+  }
+  const toasts = await text('.notifications-toasts .notification-toast');
+  if (toasts.length) parts.push(`notifications: ${toasts.join(' / ')}`);
+  return parts.join('; ') || 'no dialog, quick input or notification on screen';
+}
+
 /** Runs a command from the palette, retrying while the workbench has not registered it yet. */
 export async function runCommand(page: Page, title: string, attempts = 8): Promise<void> {
   for (let i = 0; i < attempts; i++) {
