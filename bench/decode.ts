@@ -1,7 +1,7 @@
 // Decode benchmark: our engine against llama.cpp (node-llama-cpp) on the same weights, a
 // Qwen2.5-0.5B-shaped model and a Qwen3.5-0.8B-shaped one (hybrid linear attention) with random
-// weights, fp32 (vs F32 GGUF) and int4 (vs Q4_0), at context 128 and 1024. Both run in this
-// process with the same thread count, alternating, and figures are medians over REPEATS runs.
+// weights, fp32 (vs F32 GGUF) and int4 (vs Q4_0), at context 128 and 1024. Both run with the same thread count, alternating,
+// llama.cpp in a child process (see llamaSpeed), and figures are medians over REPEATS runs.
 // The same run measures this machine's streaming-read bandwidth (ORT ReduceSum and vector x matrix
 // over 1 GiB at the same thread count) and prints each decode speed as a share of the bound that sets (graph weight
 // bytes + state bytes read per token / bandwidth): machines here differ several-fold in bandwidth
@@ -14,17 +14,17 @@
 // CPU's and means nothing for GPU rows.
 //   npm run bench:decode   (REPEATS=3 THREADS=<cores> NEW_TOKENS=32 MODELS=qwen2.5,qwen3.5
 //                           PRECISIONS=fp32,int4 DEVICE=cpu by default)
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { DecoderModel, createSession } from '../src/engine/model/decoder';
-import { estimateMemory } from '../src/engine/model/memory';
+import { stateBytes } from '../src/engine/model/memory';
 import { DataType, GraphBuilder } from '../src/engine/onnx/graph';
 import { argmax } from '../src/engine/model/sampling';
 import type { Device, Precision } from '../src/engine/api';
 import { writeGguf, type GgufWeightType } from '../test/support/gguf';
-import { disposeLlama, llamaSpeed } from '../test/support/llamacpp';
 import { QWEN05B_SHAPE, QWEN35_08B_SHAPE, writeTinyHfModel, type TinyModelSpec } from '../test/support/tiny-hf';
 
 const ROOT = join(import.meta.dirname, '..', '.cache', 'bench');
@@ -102,7 +102,7 @@ async function measureBandwidth(threads: number): Promise<number> {
 /** Bytes one decode step must read at `context`: every weight in the graph once plus the state. */
 function bytesPerToken(model: DecoderModel, precision: Precision, context: number): number {
   const weights = statSync(model.graphPath).size + statSync(`${model.graphPath}.data`).size;
-  return weights + estimateMemory(model.config, precision, context).kvCacheBytes;
+  return weights + stateBytes(model.config, precision, context, model.device);
 }
 
 interface Ours {
@@ -111,6 +111,18 @@ interface Ours {
   stepMs: number;
   runMs: number;
   stateCopyMs: number;
+}
+
+/**
+ * llama.cpp's speed, measured in a child process: once llama.cpp has run in a process, our decode
+ * steps in that process stay slower, even after it is disposed (Qwen3.5 int4 at 128: 47 ms alone,
+ * 52-65 ms after), while llama.cpp's speed does not change with onnxruntime beside it. A user's
+ * runtime never loads llama.cpp, so each side runs in a process of its own.
+ */
+function llamaSpeed(gguf: string, context: number): { prefillTokS: number; decodeTokS: number } {
+  const child = join(import.meta.dirname, 'llama-speed.ts');
+  const out = execFileSync(process.execPath, [...process.execArgv, child, gguf, String(context), String(NEW_TOKENS), String(THREADS)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  return JSON.parse(out.trim().split('\n').at(-1)!) as { prefillTokS: number; decodeTokS: number };
 }
 
 async function ours(model: DecoderModel, context: number): Promise<Ours> {
@@ -163,7 +175,7 @@ async function main(): Promise<void> {
         const b: { prefillTokS: number; decodeTokS: number }[] = [];
         for (let rep = 0; rep < REPEATS; rep++) {
           a.push(await ours(model, context));
-          if (WITH_LLAMA) b.push(await llamaSpeed(gguf, { promptTokens: context, newTokens: NEW_TOKENS, threads: THREADS }));
+          if (WITH_LLAMA) b.push(llamaSpeed(gguf, context));
         }
         const row = {
           prefill_tok_s: median(a.map((x) => x.prefillTokS)),
@@ -206,7 +218,6 @@ async function main(): Promise<void> {
       await model.dispose();
     }
   }
-  await disposeLlama();
   console.log(`bandwidth over the run: ${bandwidths.map((b) => (b / 1e9).toFixed(1)).join(', ')} GB/s; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   console.log(JSON.stringify({ device: DEVICE, threads: THREADS, new_tokens: NEW_TOKENS, repeats: REPEATS, bandwidth_gb_s: Number((median(bandwidths) / 1e9).toFixed(2)), ...summary }));
 }

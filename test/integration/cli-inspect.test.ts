@@ -36,7 +36,8 @@ test('inspect reads the external-data initializers of a graph we built', async (
   await model.dispose();
   const io = capture();
   assert.equal(await main(['inspect', model.graphPath], io), 0);
-  assert.match(io.out(), /model\.layers\.0\.self_attn\.q_proj\.weight\.t/);
+  // q, k and v run as one matrix product (64 + 2 x 32 columns).
+  assert.match(io.out(), /model\.layers\.0\.self_attn\.q_proj\.group3\.t +f32 +\[64, 128\]/);
   assert.match(io.out(), /\[64, 64\]/);
   assert.ok(readdirSync(join(cache, 'graphs')).length > 0);
   assert.notEqual(await main(['inspect'], capture()), 0);

@@ -5,7 +5,7 @@ import { statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { EmbeddingTable } from '../../src/engine/model/embedding';
 import { openCheckpoint } from '../../src/engine/model/hf';
-import { bytesPerWeight, estimateMemory, formatBytes } from '../../src/engine/model/memory';
+import { bytesPerWeight, estimateMemory, formatBytes, kvBufferCapacity } from '../../src/engine/model/memory';
 import { writeTinyHfModel } from '../support/tiny-hf';
 import { tempDir } from '../support/paths';
 import type { DecoderConfig } from '../../src/engine/model/config';
@@ -23,8 +23,11 @@ test("Qwen2.5-0.5B's parameter count comes out exactly (494,032,768)", () => {
 test('precision and context change the estimate as they should', () => {
   const fp32 = estimateMemory(qwen05b, 'fp32', 4096);
   const int4 = estimateMemory(qwen05b, 'int4', 4096);
-  // 24 layers x (K and V) x 2 heads x 64 x 4096 positions x 4 bytes
-  assert.equal(fp32.kvCacheBytes, 24 * 2 * 128 * 4096 * 4);
+  // 24 layers x (K and V) x 2 heads x 64 x positions x 4 bytes; on the CPU the buffers hold a
+  // quarter more (5120 positions for 4096), on a GPU what is filled.
+  assert.equal(fp32.kvCacheBytes, 24 * 2 * 128 * 5120 * 4);
+  assert.equal(estimateMemory(qwen05b, 'fp32', 4096, { device: 'webgpu' }).kvCacheBytes, 24 * 2 * 128 * 4096 * 4);
+  assert.deepEqual([1, 64, 100, 4096].map(kvBufferCapacity), [64, 128, 128, 5120]);
   // Under a quarter, with what int4 sessions add on the CPU (repacked blocks) counted in.
   assert.ok(int4.weightsBytes < fp32.weightsBytes / 4);
   assert.equal(fp32.totalBytes, fp32.weightsBytes + fp32.embeddingBytes + fp32.kvCacheBytes);

@@ -8,6 +8,7 @@ import { UserError, type Device, type Precision } from '../api';
 import { buildDecoderGraph, computesInFp16 } from './build';
 import { convChannels, type DecoderConfig } from './config';
 import { EmbeddingTable } from './embedding';
+import { kvBufferCapacity } from './memory';
 import { openCheckpoint } from './hf';
 import type { LatentHead } from './families/base';
 import { dirname, join } from 'node:path';
@@ -96,7 +97,7 @@ export class DecoderState {
     const needed = this.length + count;
     if (kv.writer !== this || kv.capacity < needed) {
       if (kv.writer === this) kv.writer = undefined;
-      kv = this.kv = kv.copy(this.length, grownCapacity(needed), this);
+      kv = this.kv = kv.copy(this.length, kvBufferCapacity(needed), this);
     }
     kv.write(outputs, this.length, count);
   }
@@ -222,11 +223,6 @@ class KvBuffers {
       for (let h = 0; h < this.heads; h++) to.set(from.subarray(h * count * w, (h + 1) * count * w), (h * this.capacity + at) * w);
     }
   }
-}
-
-/** A quarter more than needed, in whole 64-position steps: growing copies, unfilled slots cost attention work. */
-function grownCapacity(needed: number): number {
-  return Math.ceil((needed * 1.25) / 64) * 64;
 }
 
 // Device tensors are opaque handles whose memory the garbage collector never frees (measured on

@@ -15,7 +15,7 @@ export interface MemoryEstimate {
    * only the rows' scales (the int8 rows are read from a file beside the graph, a row per token).
    */
   embeddingBytes: number;
-  /** Keys and values for `contextTokens` positions plus any fixed linear-attention state, float32. */
+  /** Keys and values for `contextTokens` positions (on the CPU, the buffers' spare room too) plus any fixed linear-attention state. */
   kvCacheBytes: number;
   totalBytes: number;
 }
@@ -91,6 +91,22 @@ function storedBytes(c: DecoderConfig): number {
   return DTYPE_BYTES[c.storedDType ?? 'f32'];
 }
 
+/**
+ * Positions the CPU's key/value buffers are made with to hold `needed`: a quarter more, in whole
+ * 64-position steps (growing copies them; unfilled slots cost attention work).
+ */
+export function kvBufferCapacity(needed: number): number {
+  return Math.ceil((needed * 1.25) / 64) * 64;
+}
+
+/** Bytes of the decoder state over `positions`: keys and values of full-attention layers, plus any fixed linear-attention state. */
+export function stateBytes(c: DecoderConfig, precision: Precision, positions: number, device: Device = 'cpu'): number {
+  // Only full-attention layers grow with the context; linear-attention layers hold a fixed state.
+  const attentionLayers = c.linearAttention ? c.linearAttention.isLinear.filter((x) => !x).length : c.numLayers;
+  const kvElementBytes = computesInFp16(precision, device) ? 2 : 4;
+  return 2 * attentionLayers * c.numKvHeads * c.headDim * positions * kvElementBytes + linearStateBytes(c);
+}
+
 export function estimateMemory(c: DecoderConfig, precision: Precision, contextTokens: number, options: MemoryOptions = {}): MemoryEstimate {
   const layer = { matrices: 0, vectors: 0 };
   for (let l = 0; l < c.numLayers; l++) {
@@ -106,10 +122,9 @@ export function estimateMemory(c: DecoderConfig, precision: Precision, contextTo
   const packing = precision === 'int4' && (options.device ?? 'cpu') === 'cpu' ? INT4_CPU_SESSION_FACTOR : 1;
   const weightsBytes = Math.ceil(matrices * bytesPerWeight(precision, options.device) * packing + vectors * 4) + SESSION_OVERHEAD_BYTES;
   const embeddingBytes = precision === 'int4' ? c.vocabSize * 4 : embed * (options.embeddingBytesPerValue ?? storedBytes(c));
-  // Only full-attention layers grow with the context; linear-attention layers hold a fixed state.
-  const attentionLayers = c.linearAttention ? c.linearAttention.isLinear.filter((x) => !x).length : c.numLayers;
-  const kvElementBytes = computesInFp16(precision, options.device) ? 2 : 4;
-  const kvCacheBytes = 2 * attentionLayers * c.numKvHeads * c.headDim * contextTokens * kvElementBytes + linearStateBytes(c);
+  // On the CPU the keys and values sit in buffers with room to grow; a GPU state holds what is filled.
+  const positions = (options.device ?? 'cpu') === 'cpu' ? kvBufferCapacity(contextTokens) : contextTokens;
+  const kvCacheBytes = stateBytes(c, precision, positions, options.device);
   return { parameters, weightsBytes, embeddingBytes, kvCacheBytes, totalBytes: weightsBytes + embeddingBytes + kvCacheBytes };
 }
 

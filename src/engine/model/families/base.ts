@@ -122,9 +122,10 @@ export class DecoderGraphBuilder {
 
   protected async attention(l: number, x: string, rotary: Rotary, mask: AttentionMask): Promise<string> {
     const { g, c } = this;
-    let q = g.op('Reshape', [await this.projectQuery(l, x), g.constI64([0, 0, c.numHeads, c.headDim])]);
-    let k = g.op('Reshape', [await this.linear(x, layerWeight(l, 'self_attn.k_proj')), g.constI64([0, 0, c.numKvHeads, c.headDim])]);
-    const v = g.op('Reshape', [await this.linear(x, layerWeight(l, 'self_attn.v_proj')), g.constI64([0, 0, c.numKvHeads, c.headDim])]);
+    const [qProjected, kProjected, vProjected] = await this.linearGroup(x, ['q_proj', 'k_proj', 'v_proj'].map((p) => layerWeight(l, `self_attn.${p}`)));
+    let q = g.op('Reshape', [this.splitQuery(l, qProjected!), g.constI64([0, 0, c.numHeads, c.headDim])]);
+    let k = g.op('Reshape', [kProjected!, g.constI64([0, 0, c.numKvHeads, c.headDim])]);
+    const v = g.op('Reshape', [vProjected!, g.constI64([0, 0, c.numKvHeads, c.headDim])]);
     [q, k] = await this.normalizeQK(l, q, k);
     // [B,S,heads,HD] -> [B,heads,S,HD]
     q = this.rope(g.op('Transpose', [q], { perm: [0, 2, 1, 3] }), rotary);
@@ -168,9 +169,9 @@ export class DecoderGraphBuilder {
     return this.projectOutput(l, merged);
   }
 
-  /** Hooks around attention for gated variants (Qwen3.5 splits an output gate off q_proj). */
-  protected async projectQuery(l: number, x: string): Promise<string> {
-    return this.linear(x, layerWeight(l, 'self_attn.q_proj'));
+  /** Hooks around attention for gated variants (Qwen3.5 splits an output gate off q_proj's output). */
+  protected splitQuery(_l: number, projected: string): string {
+    return projected;
   }
 
   protected async projectOutput(l: number, merged: string): Promise<string> {
@@ -196,11 +197,19 @@ export class DecoderGraphBuilder {
   protected async rmsNorm(x: string, weightName: string, opts: { float?: boolean } = {}): Promise<string> {
     const { g } = this;
     const w = g.initializer(weightName, DataType.FLOAT, this.weights.shape(weightName), await this.normWeight(weightName));
-    const xf = this.options.fp16Compute ? g.op('Cast', [x], { to: DataType.FLOAT }) : x;
-    const meanSquare = g.op('ReduceMean', [g.op('Pow', [xf, g.scalarF32(2)])], { axes: [-1], keepdims: 1 });
-    const rms = g.op('Sqrt', [g.op('Add', [meanSquare, g.scalarF32(this.c.rmsNormEps)])]);
-    const y = g.op('Mul', [g.op('Div', [xf, rms]), w]);
+    const y = this.rmsNormWith(this.toFloat(x), w, this.c.rmsNormEps);
     return opts.float ? y : this.toCompute(y);
+  }
+
+  /**
+   * x / sqrt(mean(x^2) + eps) * w over the last axis of the fp32 tensor `x`, written the way
+   * onnxruntime fuses into one SimplifiedLayerNormalization kernel.
+   */
+  protected rmsNormWith(x: string, w: string, eps: number): string {
+    const { g } = this;
+    const meanSquare = g.op('ReduceMean', [g.op('Pow', [x, g.scalarF32(2)])], { axes: [-1], keepdims: 1 });
+    const rms = g.op('Sqrt', [g.op('Add', [meanSquare, g.scalarF32(eps)])]);
+    return g.op('Mul', [g.op('Div', [x, rms]), w]);
   }
 
   /** The dtype of activations inside sublayers and of the KV cache. */

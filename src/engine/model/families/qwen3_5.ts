@@ -21,8 +21,10 @@ import { DecoderGraphBuilder, type AttentionMask, type Rotary, type FamilyDefini
 const L2_EPS = 1e-6;
 
 class Qwen35GraphBuilder extends DecoderGraphBuilder {
-  /** sigmoid(gate) of each full-attention layer, from projectQuery to projectOutput. */
+  /** sigmoid(gate) of each full-attention layer, from splitQuery to projectOutput. */
   private readonly outputGates = new Map<number, string>();
+  /** The weight of the l2 norm as an RMSNorm, shared by every layer. */
+  private l2Weight?: string;
 
   private get la(): LinearAttentionConfig {
     return this.c.linearAttention!;
@@ -32,9 +34,9 @@ class Qwen35GraphBuilder extends DecoderGraphBuilder {
     return this.la.isLinear[l] ? this.gatedDeltaNet(l, x) : super.attention(l, x, rotary, mask);
   }
 
-  protected override async projectQuery(l: number, x: string): Promise<string> {
+  protected override splitQuery(l: number, projected: string): string {
     const { g, c } = this;
-    const both = g.op('Reshape', [await this.linear(x, layerWeight(l, 'self_attn.q_proj')), g.constI64([0, 0, c.numHeads, 2 * c.headDim])]);
+    const both = g.op('Reshape', [projected, g.constI64([0, 0, c.numHeads, 2 * c.headDim])]);
     const half = (from: number) =>
       g.op('Reshape', [g.op('Slice', [both, g.constI64([from]), g.constI64([from + c.headDim]), g.constI64([3])]), g.constI64([0, 0, c.numHeads * c.headDim])]);
     this.outputGates.set(l, g.op('Sigmoid', [half(c.headDim)]));
@@ -74,10 +76,8 @@ class Qwen35GraphBuilder extends DecoderGraphBuilder {
     const [conv, presentConv] = g.opN('CausalConvWithState', [g.op('Transpose', [qkv], { perm: [0, 2, 1] }), convWeight, '', pastConv], 2, { activation: 'silu' }, 'com.microsoft');
     g.bindOutput(presentConv!, `present.${l}.conv_state`, DataType.FLOAT, ['batch', channels, la.convKernel - 1]);
     const mixed = g.op('Transpose', [conv!], { perm: [0, 2, 1] });
-    const part = (from: number, to: number) => g.op('Slice', [mixed, g.constI64([from]), g.constI64([to]), g.constI64([2])]);
-    const q = this.l2Normalize(part(0, keyDim), la.numKeyHeads, la.keyHeadDim);
-    const k = this.l2Normalize(part(keyDim, 2 * keyDim), la.numKeyHeads, la.keyHeadDim);
-    const v = part(2 * keyDim, channels);
+    const [qk, v] = g.opN('Split', [mixed, g.constI64([2 * keyDim, channels - 2 * keyDim])], 2, { axis: 2 }) as [string, string];
+    const [q, k] = g.opN('Split', [this.l2Normalize(qk, 2 * la.numKeyHeads, la.keyHeadDim), g.constI64([keyDim, keyDim])], 2, { axis: 2 }) as [string, string];
 
     // Log-space decay and the write strength, per value head and position.
     const aLog = await this.requireWeight(w('A_log'));
@@ -105,13 +105,16 @@ class Qwen35GraphBuilder extends DecoderGraphBuilder {
     return this.linear(this.toCompute(g.op('Reshape', [gated, g.constI64([0, 0, valueDim])])), w('out_proj'));
   }
 
-  /** x / sqrt(sum(x^2) + eps) over each head of x [B,S,heads*dim], as transformers' l2norm. */
+  /**
+   * x / sqrt(sum(x^2) + eps) over each head of x [B,S,heads*dim], as transformers' l2norm. That is
+   * an RMSNorm with eps / dim and weight 1 / sqrt(dim), so it runs as one fused kernel (q and k together).
+   */
   private l2Normalize(x: string, heads: number, dim: number): string {
     const { g } = this;
     const h = g.op('Reshape', [x, g.constI64([0, 0, heads, dim])]);
-    const sum = g.op('ReduceSum', [g.op('Mul', [h, h]), g.constI64([-1])], { keepdims: 1 });
-    const normed = g.op('Div', [h, g.op('Sqrt', [g.op('Add', [sum, g.scalarF32(L2_EPS)])])]);
-    return g.op('Reshape', [normed, g.constI64([0, 0, heads * dim])]);
+    this.l2Weight ??= g.initializer('l2norm.weight', DataType.FLOAT, [dim], new Float32Array(dim).fill(1 / Math.sqrt(dim)));
+    const w = this.l2Weight;
+    return g.op('Reshape', [this.rmsNormWith(h, w, L2_EPS / dim), g.constI64([0, 0, heads * dim])]);
   }
 
   protected override expectedShape(name: string): number[] | undefined {
