@@ -32,6 +32,15 @@ export interface Rotary {
 }
 
 /** What every layer's attention shares: the additive mask and the shapes its scores take. */
+/**
+ * The residual stream between sublayers, fp32. A sum not yet taken (`base + delta`) is taken by
+ * the next norm, in the same kernel (SkipSimplifiedLayerNormalization).
+ */
+export interface Residual {
+  base: string;
+  delta?: string;
+}
+
 export interface AttentionMask {
   /** [B,1,1,S,T]: causal over the cache plus padding. */
   bias: string;
@@ -96,9 +105,9 @@ export class DecoderGraphBuilder {
 
     const rotary = this.rotaryTables(positions);
     const mask = this.attentionMask(embeds, attentionMask);
-    let x = embeds;
+    let x: Residual = { base: embeds };
     for (let l = 0; l < c.numLayers; l++) x = await this.layer(l, x, rotary, mask);
-    const hidden = await this.rmsNorm(x, FINAL_NORM, { float: true });
+    const hidden = (await this.normResidual(x, FINAL_NORM, { float: true })).normed;
     g.bindOutput(hidden, 'last_hidden_state', DataType.FLOAT, ['batch', 'sequence', c.hiddenSize]);
     if (this.options.latentHead) {
       const last = g.op('Slice', [hidden, g.constI64([-1]), g.constI64([Number.MAX_SAFE_INTEGER]), g.constI64([1])]);
@@ -113,11 +122,12 @@ export class DecoderGraphBuilder {
     g.bindOutput(logits, 'logits', DataType.FLOAT, ['batch', 'kept_sequence', c.vocabSize]);
   }
 
-  protected async layer(l: number, x: string, rotary: Rotary, mask: AttentionMask): Promise<string> {
-    const attn = await this.attention(l, await this.rmsNorm(x, layerWeight(l, 'input_layernorm.weight')), rotary, mask);
-    const h = this.g.op('Add', [x, this.toFloat(attn)]);
-    const mlp = await this.mlp(l, await this.rmsNorm(h, layerWeight(l, 'post_attention_layernorm.weight')));
-    return this.g.op('Add', [h, this.toFloat(mlp)]);
+  protected async layer(l: number, x: Residual, rotary: Rotary, mask: AttentionMask): Promise<Residual> {
+    const input = await this.normResidual(x, layerWeight(l, 'input_layernorm.weight'));
+    const attn = await this.attention(l, input.normed, rotary, mask);
+    const post = await this.normResidual({ base: input.sum, delta: this.toFloat(attn) }, layerWeight(l, 'post_attention_layernorm.weight'));
+    const mlp = await this.mlp(l, post.normed);
+    return { base: post.sum, delta: this.toFloat(mlp) };
   }
 
   protected async attention(l: number, x: string, rotary: Rotary, mask: AttentionMask): Promise<string> {
@@ -199,6 +209,20 @@ export class DecoderGraphBuilder {
     const w = g.initializer(weightName, DataType.FLOAT, this.weights.shape(weightName), await this.normWeight(weightName));
     const y = this.rmsNormWith(this.toFloat(x), w, this.c.rmsNormEps);
     return opts.float ? y : this.toCompute(y);
+  }
+
+  /**
+   * The RMSNorm of the residual stream `r` (in the compute dtype, or fp32 with `float`) and the
+   * stream as one tensor. A pending sum is added inside the norm's kernel: one node, not two.
+   */
+  protected async normResidual(r: Residual, weightName: string, opts: { float?: boolean } = {}): Promise<{ normed: string; sum: string }> {
+    if (!r.delta) return { normed: await this.rmsNorm(r.base, weightName, opts), sum: r.base };
+    const { g } = this;
+    const w = g.initializer(weightName, DataType.FLOAT, this.weights.shape(weightName), await this.normWeight(weightName));
+    const names = [g.fresh('normed'), '', '', g.fresh('residual')];
+    const [normed, , , sum] = g.opN('SkipSimplifiedLayerNormalization', [r.base, r.delta, w], 4, { epsilon: { float: this.c.rmsNormEps } }, 'com.microsoft', names);
+    g.useOpset('com.microsoft', 1);
+    return { normed: opts.float ? normed! : this.toCompute(normed!), sum: sum! };
   }
 
   /**

@@ -6,24 +6,25 @@
 import { UserError } from '../../api';
 import { layerWeight } from '../checkpoint';
 import { ConfigReader, parseLlamaLikeConfig, readRope, type DecoderConfig } from '../config';
-import { DecoderGraphBuilder, type AttentionMask, type Rotary, type FamilyDefinition } from './base';
+import { DecoderGraphBuilder, type AttentionMask, type Residual, type Rotary, type FamilyDefinition } from './base';
 
 class Gemma3GraphBuilder extends DecoderGraphBuilder {
   /** The sliding layers' rotary tables and windowed mask, built once when the first one needs them. */
   private sliding?: { rotary: Rotary; mask: AttentionMask };
 
-  protected override async layer(l: number, x: string, rotary: Rotary, mask: AttentionMask): Promise<string> {
-    const { g } = this;
+  protected override async layer(l: number, x: Residual, rotary: Rotary, mask: AttentionMask): Promise<Residual> {
     const sa = this.c.slidingAttention;
     if (sa?.sliding[l]) {
       // The graph inputs DecoderGraphBuilder.build declares.
       this.sliding ??= { rotary: this.rotaryTables('position_ids', sa.rope), mask: this.attentionMask('inputs_embeds', 'attention_mask', sa.window) };
       ({ rotary, mask } = this.sliding);
     }
-    const attn = await this.attention(l, await this.rmsNorm(x, layerWeight(l, 'input_layernorm.weight')), rotary, mask);
-    const h = g.op('Add', [x, await this.rmsNorm(attn, layerWeight(l, 'post_attention_layernorm.weight'), { float: true })]);
-    const mlp = await this.mlp(l, await this.rmsNorm(h, layerWeight(l, 'pre_feedforward_layernorm.weight')));
-    return g.op('Add', [h, await this.rmsNorm(mlp, layerWeight(l, 'post_feedforward_layernorm.weight'), { float: true })]);
+    const input = await this.normResidual(x, layerWeight(l, 'input_layernorm.weight'));
+    const attn = await this.attention(l, input.normed, rotary, mask);
+    const attnOut = await this.rmsNorm(attn, layerWeight(l, 'post_attention_layernorm.weight'), { float: true });
+    const pre = await this.normResidual({ base: input.sum, delta: attnOut }, layerWeight(l, 'pre_feedforward_layernorm.weight'));
+    const mlp = await this.mlp(l, pre.normed);
+    return { base: pre.sum, delta: await this.rmsNorm(mlp, layerWeight(l, 'post_feedforward_layernorm.weight'), { float: true }) };
   }
 
   protected override async normalizeQK(l: number, q: string, k: string): Promise<[string, string]> {
