@@ -12,7 +12,7 @@ import type { GraphOptions, LatentHead, Precision } from './families/base';
 import type { Device } from '../api';
 
 /** Bump when the emitted graph changes, so cached graphs are rebuilt. */
-const GRAPH_VERSION = 12;
+const GRAPH_VERSION = 13;
 
 
 export interface BuiltGraph {

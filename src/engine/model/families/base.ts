@@ -26,12 +26,16 @@ export interface FamilyDefinition {
   Builder: new (g: GraphBuilder, c: DecoderConfig, w: WeightSource, p: Precision, o?: GraphOptions) => DecoderGraphBuilder;
 }
 
+/**
+ * com.microsoft RotaryEmbedding's cache and position ids for this run: cos and sin of the angles of
+ * each (batch, position), rows [B*S, rotaryDim/2] in the compute dtype, and the row of each, [B,S].
+ */
 export interface Rotary {
   cos: string;
   sin: string;
+  rows: string;
 }
 
-/** What every layer's attention shares: the additive mask and the shapes its scores take. */
 /**
  * The residual stream between sublayers, fp32. A sum not yet taken (`base + delta`) is taken by
  * the next norm, in the same kernel (SkipSimplifiedLayerNormalization).
@@ -41,6 +45,7 @@ export interface Residual {
   delta?: string;
 }
 
+/** What every layer's attention shares: the additive mask and the shapes its scores take. */
 export interface AttentionMask {
   /** [B,1,1,S,T]: causal over the cache plus padding. */
   bias: string;
@@ -138,8 +143,8 @@ export class DecoderGraphBuilder {
     const v = g.op('Reshape', [vProjected!, g.constI64([0, 0, c.numKvHeads, c.headDim])]);
     [q, k] = await this.normalizeQK(l, q, k);
     // [B,S,heads,HD] -> [B,heads,S,HD]
-    q = this.rope(g.op('Transpose', [q], { perm: [0, 2, 1, 3] }), rotary);
-    k = this.rope(g.op('Transpose', [k], { perm: [0, 2, 1, 3] }), rotary);
+    q = this.rope(g.op('Transpose', [q], { perm: [0, 2, 1, 3] }), rotary, c.numHeads);
+    k = this.rope(g.op('Transpose', [k], { perm: [0, 2, 1, 3] }), rotary, c.numKvHeads);
     const vt = g.op('Transpose', [v], { perm: [0, 2, 1, 3] });
 
     const kvShape = ['batch', c.numKvHeads, this.options.kvBuffers ? 'past_capacity' : 'past_sequence', c.headDim];
@@ -333,43 +338,26 @@ export class DecoderGraphBuilder {
   /** cos/sin of position * inverse frequency, shared by all layers: [B,1,S,HD/2]. */
   protected rotaryTables(positions: string, rope?: RopeSpec): Rotary {
     const { g } = this;
-    const invFreq = g.constF32(inverseFrequencies(this.c, rope));
+    const frequencies = inverseFrequencies(this.c, rope);
     const pos = g.op('Unsqueeze', [g.op('Cast', [positions], { to: DataType.FLOAT }), g.constI64([2])]);
-    const freqs = g.op('Unsqueeze', [g.op('Mul', [pos, invFreq]), g.constI64([1])]);
     // Angles in fp32 (positions times frequencies lose digits in fp16); the tables in the compute dtype.
-    let cos = this.toCompute(g.op('Cos', [freqs]));
-    let sin = this.toCompute(g.op('Sin', [freqs]));
-    if (this.c.ropeInterleaved) {
-      cos = g.op('Unsqueeze', [cos, g.constI64([4])]);
-      sin = g.op('Unsqueeze', [sin, g.constI64([4])]);
-    }
-    return { cos, sin };
+    const angles = g.op('Reshape', [g.op('Mul', [pos, g.constF32(frequencies)]), g.constI64([-1, frequencies.length])]);
+    const cos = this.toCompute(g.op('Cos', [angles]));
+    const sin = this.toCompute(g.op('Sin', [angles]));
+    const count = g.op('Gather', [g.op('Shape', [angles]), g.constI64([0], [])], { axis: 0 });
+    const rows = g.op('Reshape', [g.op('Range', [g.constI64([0], []), count, g.constI64([1], [])]), g.op('Shape', [positions])]);
+    return { cos, sin, rows };
   }
 
-  /** Rotates x [B,heads,S,HD]: halves (Hugging Face) or interleaved pairs (llama2.c). */
-  protected rope(x: string, rotary: Rotary): string {
+  /**
+   * Rotates x [B,heads,S,HD] in one kernel: halves (Hugging Face) or interleaved pairs (llama2.c);
+   * with a partial rotary (Qwen3.5) only the first rotaryDim dimensions turn.
+   */
+  protected rope(x: string, rotary: Rotary, heads: number): string {
     const { g, c } = this;
-    // Partial rotary (Qwen3.5): only the first rotaryDim dimensions turn, the rest pass through.
-    const dim = c.rotaryDim ?? c.headDim;
-    if (dim === c.headDim) return this.rotate(x, dim, rotary);
-    const turned = g.op('Slice', [x, g.constI64([0]), g.constI64([dim]), g.constI64([3])]);
-    const kept = g.op('Slice', [x, g.constI64([dim]), g.constI64([c.headDim]), g.constI64([3])]);
-    return g.op('Concat', [this.rotate(turned, dim, rotary), kept], { axis: 3 });
-  }
-
-  private rotate(x: string, dim: number, { cos, sin }: Rotary): string {
-    const { g, c } = this;
-    const half = dim / 2;
-    const interleaved = c.ropeInterleaved;
-    const src = interleaved ? g.op('Reshape', [x, g.constI64([0, 0, 0, half, 2])]) : x;
-    const axis = interleaved ? 4 : 3;
-    const width = interleaved ? 1 : half;
-    const a = g.op('Slice', [src, g.constI64([0]), g.constI64([width]), g.constI64([axis])]);
-    const b = g.op('Slice', [src, g.constI64([width]), g.constI64([2 * width]), g.constI64([axis])]);
-    const first = g.op('Sub', [g.op('Mul', [a, cos]), g.op('Mul', [b, sin])]);
-    const second = g.op('Add', [g.op('Mul', [b, cos]), g.op('Mul', [a, sin])]);
-    const joined = g.op('Concat', [first, second], { axis });
-    return interleaved ? g.op('Reshape', [joined, g.constI64([0, 0, 0, dim])]) : joined;
+    g.useOpset('com.microsoft', 1);
+    const attrs = { interleaved: c.ropeInterleaved ? 1 : 0, rotary_embedding_dim: c.rotaryDim ?? c.headDim, num_heads: heads };
+    return g.op('RotaryEmbedding', [x, rotary.rows, rotary.cos, rotary.sin], attrs, { domain: 'com.microsoft' });
   }
 
   /**
