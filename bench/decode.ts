@@ -1,7 +1,8 @@
 // Decode benchmark: our engine against llama.cpp (node-llama-cpp) on the same weights, a
 // Qwen2.5-0.5B-shaped model and a Qwen3.5-0.8B-shaped one (hybrid linear attention) with random
-// weights, fp32 (vs F32 GGUF) and int4 (vs Q4_0), at context 128 and 1024. Both run with the same thread count, alternating,
-// llama.cpp in a child process (see llamaSpeed), and figures are medians over REPEATS runs.
+// weights, fp32 (vs F32 GGUF) and int4 (vs Q4_0), at context 128 and 1024. Both run with the same
+// thread count, alternating, llama.cpp in a child process (see llamaSpeed); figures are medians
+// over REPEATS runs.
 // The same run measures this machine's streaming-read bandwidth (ORT ReduceSum and vector x matrix
 // over 1 GiB at the same thread count) and prints each decode speed as a share of the bound that sets (graph weight
 // bytes + state bytes read per token / bandwidth): machines here differ several-fold in bandwidth

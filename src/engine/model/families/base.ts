@@ -210,9 +210,7 @@ export class DecoderGraphBuilder {
    * either dtype; the result is in the compute dtype (a sublayer's input), or fp32 with `float`.
    */
   protected async rmsNorm(x: string, weightName: string, opts: { float?: boolean } = {}): Promise<string> {
-    const { g } = this;
-    const w = g.initializer(weightName, DataType.FLOAT, this.weights.shape(weightName), await this.normWeight(weightName));
-    const y = this.rmsNormWith(this.toFloat(x), w, this.c.rmsNormEps);
+    const y = this.rmsNormWith(this.toFloat(x), await this.normInitializer(weightName), this.c.rmsNormEps);
     return opts.float ? y : this.toCompute(y);
   }
 
@@ -223,11 +221,15 @@ export class DecoderGraphBuilder {
   protected async normResidual(r: Residual, weightName: string, opts: { float?: boolean } = {}): Promise<{ normed: string; sum: string }> {
     if (!r.delta) return { normed: await this.rmsNorm(r.base, weightName, opts), sum: r.base };
     const { g } = this;
-    const w = g.initializer(weightName, DataType.FLOAT, this.weights.shape(weightName), await this.normWeight(weightName));
     const names = [g.fresh('normed'), '', '', g.fresh('residual')];
-    const [normed, , , sum] = g.opN('SkipSimplifiedLayerNormalization', [r.base, r.delta, w], 4, { epsilon: { float: this.c.rmsNormEps } }, 'com.microsoft', names);
+    const [normed, , , sum] = g.opN('SkipSimplifiedLayerNormalization', [r.base, r.delta, await this.normInitializer(weightName)], 4, { epsilon: { float: this.c.rmsNormEps } }, 'com.microsoft', names);
     g.useOpset('com.microsoft', 1);
     return { normed: opts.float ? normed! : this.toCompute(normed!), sum: sum! };
+  }
+
+  /** A norm's weight as an fp32 initializer. */
+  private async normInitializer(weightName: string): Promise<string> {
+    return this.g.initializer(weightName, DataType.FLOAT, this.weights.shape(weightName), await this.normWeight(weightName));
   }
 
   /**
@@ -335,7 +337,7 @@ export class DecoderGraphBuilder {
     return this.toFloat(await this.linear(x, name.replace(/\.weight$/, ''), name));
   }
 
-  /** cos/sin of position * inverse frequency, shared by all layers: [B,1,S,HD/2]. */
+  /** cos/sin of position * inverse frequency for RotaryEmbedding, shared by all layers (see Rotary). */
   protected rotaryTables(positions: string, rope?: RopeSpec): Rotary {
     const { g } = this;
     const frequencies = inverseFrequencies(this.c, rope);

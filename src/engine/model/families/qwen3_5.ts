@@ -113,8 +113,7 @@ class Qwen35GraphBuilder extends DecoderGraphBuilder {
     const { g } = this;
     const h = g.op('Reshape', [x, g.constI64([0, 0, heads, dim])]);
     this.l2Weight ??= g.initializer('l2norm.weight', DataType.FLOAT, [dim], new Float32Array(dim).fill(1 / Math.sqrt(dim)));
-    const w = this.l2Weight;
-    return g.op('Reshape', [this.rmsNormWith(h, w, L2_EPS / dim), g.constI64([0, 0, heads * dim])]);
+    return g.op('Reshape', [this.rmsNormWith(h, this.l2Weight, L2_EPS / dim), g.constI64([0, 0, heads * dim])]);
   }
 
   protected override expectedShape(name: string): number[] | undefined {
