@@ -435,7 +435,7 @@ export class SolveController implements vscode.Disposable {
     if (!this.liveDiffs || running.live) return running.live !== undefined;
     const editor = focus ? await editorFor(record.target, record.language) : vscode.window.visibleTextEditors.find((e) => e.document.uri.toString() === record.target?.uri);
     if (!editor || this.running !== running) return false;
-    const live = this.liveDiffs.start(record.id, editor, record.target, (level, message) => this.panel.post({ type: 'notice', level, message }));
+    const live = this.liveDiffs.start(record.id, editor, record.target);
     running.live = live;
     if (running.writing && running.partial) live.update(running.partial);
     return true;

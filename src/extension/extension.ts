@@ -24,7 +24,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const status = new StatusBar();
   const proposals = new ProposalProvider();
   const models = new ModelCommands(context, log, () => runtime.modelsDirectory(currentSettings()));
-  const liveDiffs = new LiveDiffs(log);
+  const liveDiffs = new LiveDiffs(log, context.workspaceState, (level, message) => panel.post({ type: 'notice', level, message }));
   const controller = new SolveController(context, runtime, panel, status, proposals, log, models, liveDiffs);
 
   const guard =

@@ -136,3 +136,19 @@ export function streamedCode(partial: string): string {
   const close = body.indexOf('```');
   return (close === -1 ? body : body.slice(0, close)).replace(/\s+$/, '');
 }
+
+/**
+ * Where `want` sits among the document's `lines`: at `hint` if it is there, else at its only
+ * occurrence; -1 when it is nowhere or in more than one place (then nobody can tell which is ours).
+ */
+export function findLines(lines: readonly string[], want: readonly string[], hint: number): number {
+  const at = (start: number) => start >= 0 && start + want.length <= lines.length && want.every((w, k) => lines[start + k] === w);
+  if (at(hint)) return hint;
+  let found = -1;
+  for (let start = 0; start + want.length <= lines.length; start++) {
+    if (!at(start)) continue;
+    if (found !== -1) return -1;
+    found = start;
+  }
+  return found;
+}

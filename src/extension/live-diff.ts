@@ -4,10 +4,11 @@
 // accepts or discards it, and one over the region does all of them. Accepting leaves one undo step
 // that brings the original text back; cancel, failure or Discard restore the text exactly. A file
 // the user edits while the answer streams is left alone from then on (the caller falls back to the
-// side-by-side proposal diff).
+// side-by-side proposal diff). Each diff is kept in workspaceState, so a window reload finds a
+// proposal under review again, and takes out the lines of one that was still streaming.
 import * as vscode from 'vscode';
 import { ContextKeys } from './ids';
-import { diffLines, hunkStarts, layoutRows, minimalEdit, resolvedLines, streamedCode, type Decision, type Hunk, type Row } from './hunks';
+import { diffLines, findLines, hunkStarts, layoutRows, minimalEdit, resolvedLines, streamedCode, type Decision, type Hunk, type Row } from './hunks';
 import { checkSelection, detectEol, planInsertAtCursor, planReplaceSelection } from './insertion';
 import { indentStyle, type SolveTarget } from './editor';
 
@@ -23,6 +24,23 @@ export const LiveDiffCommands = {
 } as const;
 
 type State = 'streaming' | 'review' | 'ended';
+
+/** workspaceState key of the live diffs not yet ended. */
+const SAVED_KEY = 'recursivemas.liveDiffs';
+
+/** A live diff as workspaceState keeps it: enough to find its lines in the file and go on. */
+export interface SavedLiveDiff {
+  solveId: string;
+  uri: string;
+  streaming: boolean;
+  startLine: number;
+  eol: string;
+  before: string[];
+  after: string[];
+  hunks: Hunk[];
+  decisions: Decision[];
+  rows: Row[];
+}
 
 export type Notify = (level: 'info' | 'warning', message: string) => void;
 
@@ -101,6 +119,24 @@ export class LiveDiff {
     this.wanted = this.written;
   }
 
+  /** A proposal that was under review when the window reloaded, its rows found at `startLine`. */
+  static underReview(saved: SavedLiveDiff, document: vscode.TextDocument, startLine: number, owner: LiveDiffs, notify: Notify): LiveDiff {
+    const d = new LiveDiff(saved.solveId, document, { startLine, before: saved.before, linesFor: () => saved.after, eol: saved.eol }, owner, notify);
+    d.state = 'review';
+    d.firstWrite = false;
+    d.after = saved.after;
+    d.hunks = saved.hunks;
+    d.decisions = saved.decisions;
+    d.written = saved.rows;
+    d.wanted = saved.rows;
+    return d;
+  }
+
+  toSaved(): SavedLiveDiff {
+    const { startLine, before, eol } = this.region;
+    return { solveId: this.solveId, uri: this.document.uri.toString(), streaming: this.isStreaming, startLine, eol, before, after: this.after, hunks: this.hunks, decisions: this.decisions, rows: this.written };
+  }
+
   get isStreaming(): boolean {
     return this.state === 'streaming';
   }
@@ -144,6 +180,7 @@ export class LiveDiff {
       await this.end('The answer is the same as the text it would replace; nothing to accept.');
       return;
     }
+    this.owner.save();
     this.owner.refresh();
   }
 
@@ -164,6 +201,7 @@ export class LiveDiff {
     }
     this.wanted = layoutRows(this.region.before, this.after, this.hunks, this.decisions);
     await this.flush();
+    this.owner.save();
     this.owner.refresh();
   }
 
@@ -215,6 +253,7 @@ export class LiveDiff {
         this.firstWrite = false;
         this.written = rows;
         this.owner.decorate(this);
+        this.owner.save();
       }
     } finally {
       this.writing = false;
@@ -296,21 +335,13 @@ export class LiveDiff {
     this.abandoned = true;
     const streaming = this.state === 'streaming';
     const doc = this.document;
-    const ours = this.written.map((r) => r.text).join(this.region.eol);
-    const original = this.region.before.join(this.region.eol);
-    let restored = ours === original;
+    let restored = this.written.length === this.region.before.length && this.written.every((r, i) => r.text === this.region.before[i]);
     if (!restored && !doc.isClosed) {
-      const text = doc.getText();
-      const at = text.indexOf(ours);
-      if (at !== -1 && text.indexOf(ours, at + 1) === -1) {
-        const edit = new vscode.WorkspaceEdit();
-        edit.replace(doc.uri, new vscode.Range(doc.positionAt(at), doc.positionAt(at + ours.length)), original);
-        this.applying = true;
-        try {
-          restored = await vscode.workspace.applyEdit(edit);
-        } finally {
-          this.applying = false;
-        }
+      this.applying = true;
+      try {
+        restored = await restoreOriginal(doc, this.written, this.region.before, this.region.startLine, this.region.eol);
+      } finally {
+        this.applying = false;
       }
     }
     const name = vscode.workspace.asRelativePath(doc.uri);
@@ -347,6 +378,7 @@ export class LiveDiff {
     if (touched) void this.giveUp();
     else if (shift !== 0) {
       this.owner.decorate(this);
+      this.owner.save();
       this.owner.refresh();
     }
   }
@@ -355,6 +387,17 @@ export class LiveDiff {
   resume(): void {
     if (this.wanted !== this.written) void this.flush();
   }
+}
+
+/** Puts `before` back where the document still holds `rows` (at `hint`, else their only place); false when they are not there intact. */
+async function restoreOriginal(doc: vscode.TextDocument, rows: readonly Row[], before: readonly string[], hint: number, eol: string): Promise<boolean> {
+  const lines = doc.getText().split(LINE_SPLIT);
+  const at = findLines(lines, rows.map((r) => r.text), hint);
+  if (at === -1) return false;
+  const last = at + rows.length - 1;
+  const edit = new vscode.WorkspaceEdit();
+  edit.replace(doc.uri, new vscode.Range(at, 0, last, lines[last]?.length ?? 0), before.join(eol));
+  return vscode.workspace.applyEdit(edit);
 }
 
 /** All live diffs: their decorations, CodeLenses, commands and the context key for the keybindings. */
@@ -378,7 +421,12 @@ export class LiveDiffs implements vscode.CodeLensProvider, vscode.Disposable {
   });
   private readonly disposables: vscode.Disposable[];
 
-  constructor(private readonly log: vscode.LogOutputChannel) {
+  constructor(
+    private readonly log: vscode.LogOutputChannel,
+    private readonly memento: vscode.Memento,
+    /** Where a diff's closing message goes (the panel). */
+    private readonly notify: Notify,
+  ) {
     this.disposables = [
       this.added,
       this.removed,
@@ -399,12 +447,52 @@ export class LiveDiffs implements vscode.CodeLensProvider, vscode.Disposable {
       vscode.commands.registerCommand(LiveDiffCommands.acceptAll, (uri?: string) => this.find(uri)?.decideAll('accepted')),
       vscode.commands.registerCommand(LiveDiffCommands.discardAll, (uri?: string) => this.find(uri)?.decideAll('discarded')),
     ];
+    void this.restore();
+  }
+
+  /** The diffs the last window left: one under review comes back as it was; one still streaming has its lines taken out. */
+  private async restore(): Promise<void> {
+    for (const saved of this.memento.get<SavedLiveDiff[]>(SAVED_KEY, [])) {
+      const uri = vscode.Uri.parse(saved.uri);
+      const name = vscode.workspace.asRelativePath(uri);
+      try {
+        // A file left unsaved by the reload opens with the text it had (VS Code's backup).
+        const doc = await vscode.workspace.openTextDocument(uri);
+        if (saved.streaming) {
+          if (await restoreOriginal(doc, saved.rows, saved.before, saved.startLine, saved.eol)) {
+            this.notify('warning', `The window reloaded while the answer streamed into ${name}: the streamed lines were taken out and your text is back. The answer is in Show Solve History.`);
+          }
+          continue;
+        }
+        const lines = doc.getText().split(LINE_SPLIT);
+        const at = findLines(lines, saved.rows.map((r) => r.text), saved.startLine);
+        if (at === -1) {
+          // The file as it is on disk (the reload came before VS Code had backed up the unsaved file), or changed since.
+          if (findLines(lines, saved.before, saved.startLine) !== -1) this.notify('info', `The proposal waiting in ${name} did not survive the reload; your text is as it was, and the answer is in Show Solve History.`);
+          this.log.info(`the live diff in ${name} from before the reload is no longer in the file; dropped`);
+          continue;
+        }
+        const diff = LiveDiff.underReview(saved, doc, at, this, this.notify);
+        this.live.add(diff);
+        this.decorate(diff);
+        this.log.info(`live diff for ${saved.solveId} in ${name} waits for review again after the reload`);
+      } catch (e) {
+        this.log.warn(`the live diff in ${name} from before the reload could not be restored: ${(e as Error).message}`);
+      }
+    }
+    this.save();
+    this.refresh();
+  }
+
+  /** Keeps every live diff that has not ended, for the next window. */
+  save(): void {
+    void this.memento.update(SAVED_KEY, [...this.live].filter((d) => !d.isEnded).map((d) => d.toSaved()));
   }
 
   /** Starts streaming into `editor`: the region is the selection the task came from if it is still there, else the cursor. */
-  start(solveId: string, editor: vscode.TextEditor, target: SolveTarget | undefined, notify: Notify): LiveDiff {
+  start(solveId: string, editor: vscode.TextEditor, target: SolveTarget | undefined): LiveDiff {
     for (const d of this.live) if (d.document === editor.document) void d.abort('A new answer streams into this file; the earlier one was taken out.');
-    const diff = new LiveDiff(solveId, editor.document, regionFor(editor, target), this, notify);
+    const diff = new LiveDiff(solveId, editor.document, regionFor(editor, target), this, this.notify);
     this.live.add(diff);
     this.log.info(`live diff for ${solveId} in ${vscode.workspace.asRelativePath(editor.document.uri)} from line ${diff.startLine + 1}`);
     this.refresh();
@@ -474,6 +562,7 @@ export class LiveDiffs implements vscode.CodeLensProvider, vscode.Disposable {
   forget(d: LiveDiff): void {
     this.live.delete(d);
     this.decorate(d);
+    this.save();
     this.refresh();
   }
 
@@ -484,7 +573,9 @@ export class LiveDiffs implements vscode.CodeLensProvider, vscode.Disposable {
   }
 
   dispose(): void {
-    for (const d of [...this.live]) void d.abort();
+    // A proposal under review stays in the file and in workspaceState: the next window (a reload)
+    // brings its decorations and CodeLenses back. A streaming one dies with its solve.
+    for (const d of [...this.live]) if (d.isStreaming) void d.abort();
     for (const x of this.disposables) x.dispose();
   }
 }

@@ -2,7 +2,8 @@
 // with Show diff as the highlighted action the answer streams into the file while the solver
 // writes; an answer of two hunks has one accepted and the other discarded from their CodeLenses;
 // accepting leaves one undo step back to the original; Discard all (its keybinding) gives the
-// user's text back exactly; the status bar has left "writing" before the review starts.
+// user's text back exactly; the status bar has left "writing" before the review starts; a
+// proposal under review survives a window reload, its CodeLenses back and its hunks still decidable.
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -28,7 +29,7 @@ const STREAM = { 'recursivemas.insertAction': 'showDiff', 'recursivemas.mode': '
 
 describe('the live inline diff (code-server, demo team)', { skip: missing ?? false, timeout: 300_000 }, () => {
   const suite = e2eSuite('live-diff', () => ({
-    files: { 'src/accept.js': SOURCE, 'src/discard.js': SOURCE },
+    files: { 'src/accept.js': SOURCE, 'src/discard.js': SOURCE, 'src/reload.js': SOURCE },
     settings: { ...DEMO_TEAM_SETTINGS, 'editor.codeLens': true, ...STREAM },
   }));
   const { shot, shots, waitPhase } = suite;
@@ -126,5 +127,32 @@ describe('the live inline diff (code-server, demo team)', { skip: missing ?? fal
     await f.waitForFunction(() => /Discarded the proposal; src\/discard\.js is as it was/.test(document.querySelector('#notice')?.textContent ?? ''));
     await lens('Discard all').first().waitFor({ state: 'hidden' });
     assert.equal(await saved('src/discard.js'), SOURCE);
+  }));
+
+  test('a proposal under review survives a window reload: its CodeLenses come back, and Accept all then one undo behave as before', shot('reload', async () => {
+    const f = await solveOn('src/reload.js');
+    assert.equal(await waitPhase(f, ['done', 'failed']), 'done');
+    await lens('Accept all').first().waitFor({ state: 'visible' });
+    const code = (await f.locator('#code').textContent()) ?? '';
+    const want = expectedText(code, () => 'accepted');
+    // VS Code backs an unsaved file up a second after its last change (a reload before that brings
+    // back the file as saved, and the proposal is dropped with a notice): give it that second.
+    await new Promise((r) => setTimeout(r, 3000));
+    // The command, as a user reloads: VS Code saves its state (the extension's, the unsaved file) first.
+    const reloaded = page.waitForEvent('load', { timeout: 60_000 });
+    await runCommand(page, 'Developer: Reload Window');
+    await reloaded;
+    await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
+    // The file comes back unsaved with the proposal's rows in it (VS Code's backup), and the extension finds them again.
+    await lens('Accept all').first().waitFor({ state: 'visible', timeout: 90_000 });
+    assert.equal(await lens('Accept').count(), want.hunks, 'one Accept per hunk, as before the reload');
+    const marked = await page.locator('.editor-group-container.active .view-overlays .cdr, .editor-group-container.active .view-lines [class*="ced-"]').count();
+    assert.ok(marked > 0, 'the added and removed rows are decorated again');
+    await page.screenshot({ path: join(shots, 'live-diff-after-reload.png') });
+    await lens('Accept all').first().click();
+    await lens('Accept all').first().waitFor({ state: 'hidden' });
+    assert.equal(await saved('src/reload.js'), want.text);
+    await page.keyboard.press('Control+Z');
+    assert.equal(await saved('src/reload.js'), SOURCE, 'one undo gives the original back after the reload too');
   }));
 });

@@ -2,7 +2,7 @@
 // the minimal edit each streamed update makes, and the code taken from a partial answer.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { diffLines, hunkStarts, layoutRows, minimalEdit, resolvedLines, streamedCode } from '../../src/extension/hunks';
+import { diffLines, findLines, hunkStarts, layoutRows, minimalEdit, resolvedLines, streamedCode } from '../../src/extension/hunks';
 
 /** Length of a longest common subsequence, by plain recursion with a memo (a second, independent way). */
 function lcsLength(a: string[], b: string[]): number {
@@ -113,5 +113,19 @@ describe('live diff hunks', () => {
     assert.equal(streamedCode('Here is the function:\n```pyth'), '', 'an opening fence still being written shows nothing');
     assert.equal(streamedCode('Here it is:\n```python\ndef add(a, b):\n    ret'), 'def add(a, b):\n    ret');
     assert.equal(streamedCode('```python\ndef add(a, b):\n    return a + b\n```\nThat adds them.'), 'def add(a, b):\n    return a + b');
+  });
+
+  test('finding a diff\'s rows in the file after a reload: where they were, else their only place, else nowhere', () => {
+    const rows = ['    }', '    return w * h;'];
+    const file = ['function area(w, h) {', '    if (w < 0) {', '        return 0;', '    }', '    return w * h;', '}'];
+    assert.equal(findLines(file, rows, 3), 3, 'at the line it was saved with');
+    assert.equal(findLines(file, rows, 0), 3, 'lines added above it moved it: its only place');
+    assert.equal(findLines(['// new first line', ...file], rows, 3), 4);
+    assert.equal(findLines(file, ['    }', '    return w + h;'], 3), -1, 'an edited row: not ours any more');
+    assert.equal(findLines(file, rows, 40), 3, 'a hint past the end');
+    const twice = [...file, ...rows];
+    assert.equal(findLines(twice, rows, 3), 3, 'the saved place wins over a copy');
+    assert.equal(findLines(twice, rows, 0), -1, 'two places and neither is where it was: nobody can tell which');
+    assert.equal(findLines(file.slice(0, 4), rows, 3), -1, 'cut short by the end of the file');
   });
 });
