@@ -1,9 +1,11 @@
 // The team in VS Code's own chat view, in a real VS Code (code-server 1.139) without Copilot: the
 // extension's language model (the team) is listed and picked in the chat's model picker, and
 // "@recursivemas <task>" runs a solve with the demo team, streaming the rounds in plain words and
-// then the code in a fenced block.
+// then the code in a fenced block. A second extension (test/e2e/support/lm-consumer) gets the team
+// through vscode.lm and sends it a request, as Copilot or any chat extension using the picked model would.
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { codeServerMissing, runCommand, type Workbench } from './support/code-server';
@@ -14,6 +16,7 @@ const missing = codeServerMissing();
 describe('@recursivemas in the chat view (code-server, demo team)', { skip: missing ?? false, timeout: 240_000 }, () => {
   const suite = e2eSuite('chat', () => ({
     files: { 'src/add.py': '# helpers\n' },
+    extraExtensions: [join(import.meta.dirname, 'support', 'lm-consumer')],
     settings: {
       ...DEMO_TEAM_SETTINGS,
       'recursivemas.rounds': 2,
@@ -69,5 +72,29 @@ describe('@recursivemas in the chat view (code-server, demo team)', { skip: miss
     assert.doesNotMatch(text, /Language model unavailable|norm/);
     // The solve ran in the extension's runtime process, as a panel solve does.
     assert.ok(wb.runtimePids().length >= 1, 'the runtime process is running');
+  }));
+
+  test('another extension gets the team through the language model API, and its request is solved by the team', shot('lm-api', async () => {
+    const answerFile = join(wb.workspace, 'lm-answer.txt');
+    writeFileSync(join(wb.workspace, 'lm-task.txt'), 'Write a function add(a, b) that returns the sum.');
+    await runCommand(page, 'LM Consumer: Ask the RecursiveMAS Model');
+    // VS Code asks once whether that extension may use the team's model.
+    const allow = page.locator('.monaco-dialog-box .monaco-button', { hasText: /^Allow/ }).filter({ visible: true }).first();
+    let consent = false;
+    const until = Date.now() + 180_000;
+    while (!existsSync(answerFile)) {
+      if (Date.now() > until) throw new Error(`no reply from the team's language model within 180 s; on screen: ${await page.locator('.monaco-dialog-box').textContent().catch(() => 'no dialog')}`);
+      if (await allow.isVisible().catch(() => false)) {
+        await page.screenshot({ path: join(shots, 'chat-lm-consent.png') });
+        await allow.click();
+        consent = true;
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const answer = readFileSync(answerFile, 'utf8');
+    console.log(`language model consumer (consent dialog ${consent ? 'shown and allowed' : 'not shown'}):\n${answer.slice(0, 400)}`);
+    assert.match(answer, /^MODEL RecursiveMAS \(demo-sequential\) \(team\)\n/);
+    assert.ok(answer.slice(answer.indexOf('\n') + 1).trim().length > 0, 'the team wrote its answer into the reply');
+    assert.doesNotMatch(answer, /^ERROR/);
   }));
 });

@@ -45,6 +45,8 @@ export interface WorkbenchOptions {
   settings?: Record<string, unknown>;
   /** Install this VSIX instead of linking the repository as an unpacked extension. */
   vsix?: string;
+  /** Unpacked extensions to link beside ours (test tooling, e.g. a language model consumer). */
+  extraExtensions?: string[];
   /** Machine-scoped settings (code-server reads those from its Machine settings file). */
   machineSettings?: Record<string, unknown>;
   width?: number;
@@ -169,6 +171,10 @@ export async function openWorkbench(opts: WorkbenchOptions): Promise<Workbench> 
   } else {
     // The unpacked extension: the repository itself, linked under its publisher.name-version.
     symlinkSync(repoRoot, join(extensions, `${EXTENSION_ID}-${pkg.version}`));
+  }
+  for (const folder of opts.extraExtensions ?? []) {
+    const manifest = JSON.parse(readFileSync(join(folder, 'package.json'), 'utf8')) as { publisher: string; name: string; version: string };
+    symlinkSync(folder, join(extensions, `${manifest.publisher}.${manifest.name}-${manifest.version}`));
   }
   let output = '';
   const child = spawn(
