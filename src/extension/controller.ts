@@ -3,7 +3,7 @@
 import * as vscode from 'vscode';
 import type { SolveEvent, SolveResult } from '../protocol/events';
 import type { Fix, Outcome, PanelAction, WebviewMessage } from '../protocol/webview';
-import { editorFor, insertAtCursor, insertionAt, replacementFor, replaceSelection, type ProposalProvider, type SolveTarget } from './editor';
+import { editorFor, insertAtCursor, isSourceEditor, insertionAt, replacementFor, replaceSelection, type ProposalProvider, type SolveTarget } from './editor';
 import { isCancel, panelErrorOf } from './errors';
 import { Commands, ContextKeys, EXTENSION_ID } from './ids';
 import { EventCoalescer } from './coalesce';
@@ -83,8 +83,7 @@ export class SolveController implements vscode.Disposable {
       }),
       vscode.workspace.onDidChangeConfiguration((e) => this.onConfigChange(e)),
       vscode.window.onDidChangeActiveTextEditor((e) => {
-        // Output and log channels are text editors too, but no place to take a task from.
-        if (e && (e.document.uri.scheme === 'file' || e.document.uri.scheme === 'untitled' || e.document.uri.scheme === 'vscode-remote')) this.lastEditor = e;
+        if (e && isSourceEditor(e)) this.lastEditor = e;
       }),
     );
     const s = currentSettings();
@@ -104,7 +103,7 @@ export class SolveController implements vscode.Disposable {
   /** The "Solve with RecursiveMAS" command. */
   async solveCommand(): Promise<void> {
     if (!this.checkTrusted('solve tasks')) return;
-    const editor = vscode.window.activeTextEditor ?? this.editorBehindPanel();
+    const editor = this.sourceEditor();
     const settings = currentSettings(this.log);
     let raw: string | undefined;
     let target: SolveTarget | undefined;
@@ -153,10 +152,17 @@ export class SolveController implements vscode.Disposable {
   }
 
   /** With the panel (or another non-text view) focused: the last text editor, if it is still on screen. */
-  private editorBehindPanel(): vscode.TextEditor | undefined {
+  /**
+   * The editor a task comes from: the active one when it holds a file, else the one the user last
+   * worked in (the panel, an Output channel or a terminal has the focus).
+   */
+  private sourceEditor(): vscode.TextEditor | undefined {
+    const active = vscode.window.activeTextEditor;
+    if (active && isSourceEditor(active)) return active;
     const last = this.lastEditor;
     if (!last || last.document.isClosed) return undefined;
-    return vscode.window.visibleTextEditors.find((e) => e.document === last.document) ?? undefined;
+    const visible = vscode.window.visibleTextEditors;
+    return visible.find((e) => e === last) ?? visible.find((e) => e.document === last.document);
   }
 
   private newId(): string {
@@ -353,8 +359,9 @@ export class SolveController implements vscode.Disposable {
   /** One click to a running team: the demo team solves a sample task (or the selection, if any). */
   async tryDemo(): Promise<void> {
     await updateSetting('team', DEMO_TEAM);
+    // Only the editor in front: a selection left in one behind the walkthrough is not what the user means.
     const editor = vscode.window.activeTextEditor;
-    if (editor && !editor.selection.isEmpty) return this.solveCommand();
+    if (editor && isSourceEditor(editor) && !editor.selection.isEmpty) return this.solveCommand();
     if (!this.checkTrusted('solve tasks')) return;
     await this.start({ id: this.newId(), task: 'Write a function that merges overlapping intervals and returns them sorted.', language: 'python' });
   }

@@ -27,6 +27,11 @@ export function indentStyle(editor: vscode.TextEditor): IndentStyle {
   return { insertSpaces: editor.options.insertSpaces !== false, tabSize };
 }
 
+/** Whether a task can come from this editor: Output and log channels are text editors too, but hold no code of the user's. */
+export function isSourceEditor(editor: vscode.TextEditor): boolean {
+  return ['file', 'untitled', 'vscode-remote'].includes(editor.document.uri.scheme);
+}
+
 /** The editor showing the target document, opening it if needed. */
 export async function editorFor(target: SolveTarget | undefined, language: string): Promise<vscode.TextEditor> {
   if (target) {

@@ -120,6 +120,9 @@ describe('the first run in VS Code (code-server, fresh profile, nothing download
   }));
 
   test('the walkthrough checks the machine and starts the offline demo in one click', shot('walkthrough', async () => {
+    // As on a first start: no editor behind the walkthrough (the tests above left a selection in one,
+    // and the demo would solve that instead of its sample task).
+    await runCommand(page, 'View: Close All Editors');
     await runCommand(page, 'Welcome: Open Walkthrough...');
     const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Get started with RecursiveMAS' }).first();
     await row.waitFor({ state: 'visible' });

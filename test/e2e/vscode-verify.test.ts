@@ -58,6 +58,7 @@ describe('checks on candidates in VS Code (code-server)', { skip: missing ?? fal
     assert.match((await dialog.textContent()) ?? '', new RegExp(`Allow RecursiveMAS to run "${COMMAND.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}" on candidates in this workspace\\?`));
     await dialog.locator('.monaco-button', { hasText: /^Allow$/ }).click();
     const f = await panelFrameHandle(page);
+    await suite.nextSession(f);
     await waitDone(f, '');
     // The plan, each candidate with its failed check, the repair between the rounds, the choice.
     assert.equal(await f.locator('#checks .plan-list li').count(), 1);
@@ -85,7 +86,7 @@ describe('checks on candidates in VS Code (code-server)', { skip: missing ?? fal
 
     // Allowed once: the next solve runs the checks without asking again.
     const first = await f.evaluate(() => document.body.dataset.solve ?? '');
-    await solveSelection();
+    await suite.solveOn('src/calc.py', 1, 3);
     await waitDone(f, first);
     assert.equal(await dialog.count(), 0, 'no second permission dialog');
     assert.equal(await f.locator('#checks .candidate').count(), 2);

@@ -116,14 +116,7 @@ describe('RecursiveMAS in VS Code (code-server)', { skip: missing ?? false, time
     await page.keyboard.press('Control+Z');
   }
   /** Selects lines, runs the palette command and returns the panel once it shows the new solve. */
-  async function startSolveOnLines(from: number, to: number): Promise<Frame> {
-    await openFile(page, current);
-    await selectLines(page, from, to);
-    await runCommand(page, 'Solve with RecursiveMAS');
-    const f = await panel();
-    await nextSession(f);
-    return f;
-  }
+  const startSolveOnLines = (from: number, to: number): Promise<Frame> => suite.solveOn(current, from, to);
 
   test('the palette command on a selection opens the panel with the team\'s rounds and the code', shot('the-palette-command-on-a-selection-opens', async () => {
     const f = await startSolveOnLines(3, 5);

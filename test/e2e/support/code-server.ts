@@ -316,30 +316,37 @@ export async function describeWorkbench(page: Page): Promise<string> {
 
 /** Runs a command from the palette, retrying while the workbench has not registered it yet. */
 export async function runCommand(page: Page, title: string, attempts = 8): Promise<void> {
+  const typed = `>${title}`;
+  // Accepted once the palette no longer holds what was typed (it closed, or the command opened its own input).
+  const accepted = async () => {
+    const until = Date.now() + 3000;
+    while (Date.now() < until) {
+      const value = await page.locator('.quick-input-widget .quick-input-box input').filter({ visible: true }).first().inputValue({ timeout: 200 }).catch(() => null);
+      if (value !== typed) return true;
+      await page.waitForTimeout(100);
+    }
+    return false;
+  };
   for (let i = 0; i < attempts; i++) {
     // Escape only closes an open palette: in the editor it would drop the selection.
     if (await quickInput(page).isVisible()) await page.keyboard.press('Escape');
     await openPalette(page);
     const input = quickInput(page);
-    await input.fill(`>${title}`);
+    await input.fill(typed);
     const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
     try {
       await row.waitFor({ state: 'visible', timeout: 2500 });
     } catch {
       continue;
     }
-    // The list is filtered asynchronously: make sure the first row is the command itself.
+    // The list is filtered asynchronously: make sure the first row is the command itself, and that
+    // the palette still has the keyboard (a view that takes the focus closes it, and Enter would go there).
     const first = page.locator('.quick-input-widget .monaco-list-row').first();
-    if (((await first.getAttribute('aria-label')) ?? (await first.textContent()) ?? '').includes(title)) {
-      await page.keyboard.press('Enter');
-      return;
-    }
-    try {
-      await row.click({ timeout: 3000 });
-      return;
-    } catch {
-      // The palette closed under us (a notification or a view took the focus): open it again.
-    }
+    const firstIsIt = ((await first.getAttribute('aria-label')) ?? (await first.textContent()) ?? '').includes(title);
+    const focused = await input.evaluate((el) => el === document.activeElement).catch(() => false);
+    if (firstIsIt && focused) await page.keyboard.press('Enter');
+    else if (!(await row.click({ timeout: 3000 }).then(() => true, () => false))) continue; // the palette closed under us: open it again
+    if (await accepted()) return;
   }
   throw new Error(`the command "${title}" did not show up in the palette`);
 }
@@ -366,7 +373,8 @@ export async function focusEditor(page: Page): Promise<void> {
   // A union selector would match in document order, so an editor of another group could come first.
   const active = page.locator('.editor-group-container.active .editor-instance .monaco-editor').filter({ visible: true });
   const editor = (await active.count()) > 0 ? active.first() : page.locator('.editor-instance .monaco-editor').filter({ visible: true }).first();
-  await editor.locator('.view-lines').click({ position: { x: 5, y: 5 } });
+  // The visible text area: .view-lines scrolls with the text, so its own corner can lie off screen.
+  await editor.locator('.editor-scrollable').click({ position: { x: 5, y: 5 } });
   await page.locator('.editor-instance .monaco-editor.focused').first().waitFor({ state: 'visible', timeout: 5000 });
 }
 
