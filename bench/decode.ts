@@ -50,7 +50,7 @@ const median = (xs: number[]) => {
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
 /** llama.cpp's file at each of our precisions. */
-const GGUF_TYPES: Record<Precision, GgufWeightType> = { fp32: 'F32', fp16: 'F16', int4: 'Q4_0' };
+const GGUF_TYPES: Record<Precision, GgufWeightType> = { fp32: 'F32', fp16: 'F16', int8: 'Q8_0', int4: 'Q4_0' };
 
 async function prepare(name: string): Promise<{ hf: string; gguf: Record<Precision, string> }> {
   const { folder, spec } = SHAPES[name]!;

@@ -2,11 +2,12 @@
 // is exactly what llama2.c's `run` prints (prompt + continuation + newline); diagnostics go to stderr.
 import { parseArgs } from 'node:util';
 import { generateText, UserError, type Device, type Precision } from '../engine/index';
+import { PRECISIONS } from '../protocol/events';
 import type { CliIo } from './io';
 
 const USAGE = `usage: recursivemas generate --model <llama2.c .bin | Hugging Face folder> [--tokenizer <llama2.c tokenizer .bin>]
        --prompt "<text>" [--steps N] [--max-new-tokens N] [--temperature T] [--top-p P] [--seed S]
-       [--precision fp32|fp16|int4] [--device auto|cpu|webgpu|cuda]`;
+       [--precision ${PRECISIONS.join('|')}] [--device auto|cpu|webgpu|cuda]`;
 
 function numberOption(value: string | undefined, name: string, fallback: number, integer = false): number {
   if (value === undefined) return fallback;
@@ -53,7 +54,7 @@ export async function runGenerateCommand(argv: string[], io: CliIo): Promise<num
   const temperature = numberOption(values.temperature, 'temperature', 1);
   const topP = numberOption(values['top-p'], 'top-p', 0.9);
   const seed = numberOption(values.seed, 'seed', Date.now(), true);
-  const precision = choice<Precision>(values.precision, 'precision', ['fp32', 'fp16', 'int4'], 'fp32');
+  const precision = choice<Precision>(values.precision, 'precision', PRECISIONS, 'fp32');
   const deviceChoice = choice(values.device, 'device', ['auto', 'cpu', 'webgpu', 'cuda'] as const, 'auto');
   const threads = values.threads ? numberOption(values.threads, 'threads', 0, true) : undefined;
   // generate is a one-shot tool: `auto` means CPU here; the runtime does the full provider probing.

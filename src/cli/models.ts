@@ -8,12 +8,13 @@ import { resolve } from 'node:path';
 import { listPresets, readPreset, reposOf, teamRequirements, UserError, type Precision } from '../engine/index';
 import { builtFrom, listCachedGraphs, removeGraphsOf } from '../runtime/store/graph-cache';
 import { describeOwner, ModelStore, type ModelEntry, type PullProgress } from '../runtime/store/store';
+import { PRECISION_CHOICES, PRECISIONS } from '../protocol/events';
 import type { CliIo } from './io';
 import { formatBytes, formatDuration, TransferView } from './progress';
 import { EXIT } from './solve';
 
 const USAGE = `usage: recursivemas models pull <preset | owner/name> [--revision R] [--files <glob,glob>]
-       recursivemas models list [--precision auto|fp32|fp16|int4] [--json]
+       recursivemas models list [--precision ${PRECISION_CHOICES.join('|')}] [--json]
        recursivemas models rm <owner/name>
   common: [--models-dir <path>] [--endpoint <url>]   (also $RECURSIVEMAS_MODELS, $HF_ENDPOINT, $HF_TOKEN)`;
 
@@ -168,8 +169,8 @@ async function pull(store: ModelStore, target: string, files: string[] | undefin
 /** The precision team memory is shown at; `auto` is what a CPU solve picks (this command sees no GPU). */
 function listPrecision(value: string | undefined): Precision {
   if (value === undefined || value === 'auto') return 'int4';
-  if (value === 'fp32' || value === 'fp16' || value === 'int4') return value;
-  throw new UsageError(`--precision must be auto, fp32, fp16 or int4, not ${JSON.stringify(value)}.`);
+  if ((PRECISIONS as readonly string[]).includes(value)) return value as Precision;
+  throw new UsageError(`--precision must be one of ${PRECISION_CHOICES.join(', ')}, not ${JSON.stringify(value)}.`);
 }
 
 /** "MBPP+ 37.3, LiveCodeBench 43.0 (authors' figures)", or nothing for teams without reported scores. */

@@ -22,7 +22,7 @@ export const DEFAULT_TEAM = 'sequential-light-code';
 
 const USAGE = `usage: recursivemas solve "<task>" [--file <path>] [--language <lang>] [--team <preset>]
        [--rounds N] [--latent-steps M] [--mode latent|text|single] [--device auto|cpu|webgpu|cuda]
-       [--precision auto|fp32|fp16|int4] [--verify "<command>" | --verify auto] [--max-repairs N]
+       [--precision ${PRECISION_CHOICES.join('|')}] [--verify "<command>" | --verify auto] [--max-repairs N]
        [--max-new-tokens N] [--temperature T] [--top-p P] [--seed S] [--threads N]
        [--models-dir <path>] [--fixed-length] [--json] [--verbose]
 
@@ -30,7 +30,8 @@ const USAGE = `usage: recursivemas solve "<task>" [--file <path>] [--language <l
                     (its extension also sets the language when --language is not given)
   --team <preset>   a team preset (default ${DEFAULT_TEAM}, or $RECURSIVEMAS_TEAM); demo-sequential
                     runs offline on generated weights (it exercises the engine, it writes no useful code)
-  --precision <p>   weights of the models: auto (default) is fp16 on a GPU and int4 on the CPU
+  --precision <p>   weights of the models: auto (default) is fp16 on a GPU and int4 on the CPU;
+                    int8 runs on the CPU only (more memory than int4, often faster there)
   --fixed-length    for benchmarks: write exactly --max-new-tokens tokens (eos does not stop), no code retry
   --json            one JSON event per line on stdout, then {rounds, answer, code, metrics, device, precision}
                     (and verification: checks, each candidate's results, the choice, with --verify)

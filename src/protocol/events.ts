@@ -10,8 +10,8 @@ export const MODES = ['latent', 'text', 'single'] as const;
 export const STYLES = ['sequential', 'mixture', 'distillation'] as const;
 export const DEVICES = ['cpu', 'webgpu', 'cuda'] as const;
 export const DEVICE_CHOICES = ['auto', ...DEVICES] as const;
-/** How a model's linear weights are stored in its graph. */
-export const PRECISIONS = ['fp32', 'fp16', 'int4'] as const;
+/** How a model's linear weights are stored in its graph (int8: the CPU provider only). */
+export const PRECISIONS = ['fp32', 'fp16', 'int8', 'int4'] as const;
 /** `auto`: fp16 on a GPU provider, int4 on the CPU (decided by the runtime, which knows the device). */
 export const PRECISION_CHOICES = ['auto', ...PRECISIONS] as const;
 export const CHECK_KINDS = ['command', 'doctest', 'assert', 'example'] as const;

@@ -6,7 +6,7 @@ import { f32ToF16Bits } from '../../src/engine/dtype';
 import { f16BitsToF32, f16Round, listModelTensors, readStoredTensor } from './safetensors-read';
 import { headDimOf, storedTensorName, type TinyModel } from './tiny-hf';
 
-export type GgufWeightType = 'F32' | 'F16' | 'Q4_0';
+export type GgufWeightType = 'F32' | 'F16' | 'Q8_0' | 'Q4_0';
 
 export interface GgufTensorSummary {
   name: string;
@@ -18,10 +18,12 @@ export interface GgufTensorSummary {
 const ALIGNMENT = 32;
 const QK4_0 = 32;
 const Q4_0_BLOCK_BYTES = 2 + QK4_0 / 2;
+const QK8_0 = 32;
+const Q8_0_BLOCK_BYTES = 2 + QK8_0;
 
-const GGML_TYPE: Record<GgufWeightType, number> = { F32: 0, F16: 1, Q4_0: 2 };
-// llama_ftype: ALL_F32, MOSTLY_F16, MOSTLY_Q4_0.
-const FILE_TYPE: Record<GgufWeightType, number> = { F32: 0, F16: 1, Q4_0: 2 };
+const GGML_TYPE: Record<GgufWeightType, number> = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8 };
+// llama_ftype: ALL_F32, MOSTLY_F16, MOSTLY_Q4_0, MOSTLY_Q8_0.
+const FILE_TYPE: Record<GgufWeightType, number> = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 7 };
 
 enum Kv {
   UINT8 = 0,
@@ -155,6 +157,44 @@ export function quantizeQ4_0(x: Float32Array): Uint8Array {
   return out;
 }
 
+/**
+ * ggml's reference Q8_0 (quantize_row_q8_0_ref): per block of 32, d = (largest magnitude) / 127
+ * stored as f16, q = roundf(x / d) (halves away from zero) computed in float32.
+ */
+export function quantizeQ8_0(x: Float32Array): Uint8Array {
+  if (x.length % QK8_0 !== 0) throw new Error(`Q8_0 needs a multiple of ${QK8_0} values, got ${x.length}`);
+  const nb = x.length / QK8_0;
+  const out = new Uint8Array(nb * Q8_0_BLOCK_BYTES);
+  const f = Math.fround;
+  for (let i = 0; i < nb; i++) {
+    let amax = 0;
+    for (let j = 0; j < QK8_0; j++) amax = Math.max(amax, Math.abs(x[i * QK8_0 + j]!));
+    const d = f(amax / 127);
+    const id = d ? f(1 / d) : 0;
+    const h = f32ToF16Bits(d);
+    const o = i * Q8_0_BLOCK_BYTES;
+    out[o] = h & 0xff;
+    out[o + 1] = h >>> 8;
+    for (let j = 0; j < QK8_0; j++) {
+      const v = f(x[i * QK8_0 + j]! * id);
+      out[o + 2 + j] = (Math.sign(v) * Math.round(Math.abs(v))) & 0xff;
+    }
+  }
+  return out;
+}
+
+/** The float values a Q8_0 buffer represents (ggml's dequantize_row_q8_0). */
+export function dequantizeQ8_0(bytes: Uint8Array): Float32Array {
+  const nb = bytes.length / Q8_0_BLOCK_BYTES;
+  const out = new Float32Array(nb * QK8_0);
+  for (let i = 0; i < nb; i++) {
+    const o = i * Q8_0_BLOCK_BYTES;
+    const d = f16BitsToF32(bytes[o]! | (bytes[o + 1]! << 8));
+    for (let j = 0; j < QK8_0; j++) out[i * QK8_0 + j] = ((bytes[o + 2 + j]! << 24) >> 24) * d;
+  }
+  return out;
+}
+
 /** The float values a Q4_0 buffer represents (ggml's dequantize_row_q4_0). */
 export function dequantizeQ4_0(bytes: Uint8Array): Float32Array {
   const nb = bytes.length / Q4_0_BLOCK_BYTES;
@@ -270,17 +310,19 @@ function slidingPeriod(c: any): number {
 
 function chooseType(shape: number[], want: GgufWeightType): GgufWeightType {
   if (shape.length < 2 || want === 'F32') return 'F32';
-  if (want === 'Q4_0' && shape[shape.length - 1]! % QK4_0 !== 0) return 'F32';
+  if ((want === 'Q4_0' || want === 'Q8_0') && shape[shape.length - 1]! % QK4_0 !== 0) return 'F32';
   return want;
 }
 
 function byteSize(type: GgufWeightType, n: number): number {
+  if (type === 'Q8_0') return (n / QK8_0) * Q8_0_BLOCK_BYTES;
   return type === 'F32' ? n * 4 : type === 'F16' ? n * 2 : (n / QK4_0) * Q4_0_BLOCK_BYTES;
 }
 
 function encode(type: GgufWeightType, x: Float32Array): Uint8Array {
   if (type === 'F32') return new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
   if (type === 'Q4_0') return quantizeQ4_0(x);
+  if (type === 'Q8_0') return quantizeQ8_0(x);
   const h = new Uint16Array(x.length);
   for (let i = 0; i < x.length; i++) h[i] = f32ToF16Bits(x[i]!);
   return new Uint8Array(h.buffer);
@@ -374,7 +416,7 @@ function metadata(model: TinyModel, want: GgufWeightType): [string, KvValue][] {
     ['general.file_type', u32(FILE_TYPE[want])],
     ['general.alignment', u32(ALIGNMENT)],
   ];
-  if (want === 'Q4_0') kv.push(['general.quantization_version', u32(2)]);
+  if (want === 'Q4_0' || want === 'Q8_0') kv.push(['general.quantization_version', u32(2)]);
   kv.push(
     [`${arch}.block_count`, u32(spec.numLayers)],
     [`${arch}.context_length`, u32(c.max_position_embeddings)],
@@ -494,7 +536,8 @@ export function asStoredInGguf(model: TinyModel, type: GgufWeightType): TinyMode
   const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
   for (const [name, t] of model.tensors) {
     const kind = chooseType(t.shape, type);
-    const data = kind === 'Q4_0' ? dequantizeQ4_0(quantizeQ4_0(t.data)) : kind === 'F16' ? f16Round(t.data) : t.data;
+    const data =
+      kind === 'Q4_0' ? dequantizeQ4_0(quantizeQ4_0(t.data)) : kind === 'Q8_0' ? dequantizeQ8_0(quantizeQ8_0(t.data)) : kind === 'F16' ? f16Round(t.data) : t.data;
     tensors.set(name, { shape: t.shape, data });
   }
   return { ...model, tensors };

@@ -78,7 +78,8 @@ describe('reading settings', () => {
     assert.equal(readSettings(from({})).precision, 'auto');
     assert.equal(readSettings(from({ precision: 'int4' })).precision, 'int4');
     const issues: SettingIssue[] = [];
-    assert.equal(readSettings(from({ precision: 'int8' }), issues).precision, 'auto');
+    assert.equal(readSettings(from({ precision: 'int8' })).precision, 'int8');
+    assert.equal(readSettings(from({ precision: 'int3' }), issues).precision, 'auto');
     assert.equal(issues[0]?.key, 'recursivemas.precision');
     assert.equal(needsRuntimeRestart(readSettings(from({})), readSettings(from({ precision: 'fp32' }))), false);
     assert.deepEqual(teamLoadOptions(readSettings(from({ precision: 'fp16', device: 'webgpu', threads: 0 }))), { device: 'webgpu', precision: 'fp16', threads: undefined });

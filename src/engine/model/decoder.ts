@@ -334,10 +334,13 @@ export class DecoderModel {
     const checkpoint = await openCheckpoint(path);
     try {
       const requested = options.device ?? 'cpu';
+      if (precision === 'int8' && requested !== 'cpu') {
+        throw new UserError(`int8 weights run on the CPU only, not on ${requested}: choose fp16 or int4 for ${requested}, or the cpu device for int8.`, 'bad-input');
+      }
       const graphFor = (device: Device) => buildDecoderGraph(checkpoint, { precision, cacheDirectory: options.cacheDirectory, device, latentHead: options.latentHead });
       let built = await graphFor(requested);
-      // An int4 model's lookups read int8 rows: its own classifier is coarser than that.
-      const embedding = await EmbeddingTable.load(checkpoint, { int8: precision === 'int4', int8File: join(dirname(built.modelPath), 'embedding.int8') });
+      // An int4 or int8 model's lookups read int8 rows: its own classifier is no finer than that.
+      const embedding = await EmbeddingTable.load(checkpoint, { int8: precision === 'int4' || precision === 'int8', int8File: join(dirname(built.modelPath), 'embedding.int8') });
       const deviceOutputs = [...stateNames(checkpoint.config).map(([, present]) => present), ...(options.latentHead ? ['next_embeds'] : [])];
       const profiling = options.profileFilePrefix ? { enableProfiling: true, profileFilePrefix: options.profileFilePrefix } : {};
       // If the GPU provider fails, the CPU runs its own graph (fp32 compute, key/value buffers).

@@ -11,7 +11,7 @@ export interface MemoryEstimate {
   /** Weights inside the ONNX session, at the precision they run in on `device`. */
   weightsBytes: number;
   /**
-   * The token-embedding table the engine keeps in memory for lookups: as stored, or for int4 models
+   * The token-embedding table the engine keeps in memory for lookups: as stored, or for int4 and int8 models
    * only the rows' scales (the int8 rows are read from a file beside the graph, a row per token).
    */
   embeddingBytes: number;
@@ -39,6 +39,9 @@ export function bytesPerWeight(precision: Precision, device: Device = 'cpu'): nu
     // Four bits plus one scale per block of 32: float32 on the CPU, float16 where the graph computes in fp16.
     case 'int4':
       return 0.5 + (computesInFp16(precision, device) ? 2 : 4) / 32;
+    // One byte; the per-channel scales are a rounding error.
+    case 'int8':
+      return 1;
   }
 }
 
@@ -121,7 +124,7 @@ export function estimateMemory(c: DecoderConfig, precision: Precision, contextTo
   const vectors = layer.vectors + c.hiddenSize;
   const packing = precision === 'int4' && (options.device ?? 'cpu') === 'cpu' ? INT4_CPU_SESSION_FACTOR : 1;
   const weightsBytes = Math.ceil(matrices * bytesPerWeight(precision, options.device) * packing + vectors * 4) + SESSION_OVERHEAD_BYTES;
-  const embeddingBytes = precision === 'int4' ? c.vocabSize * 4 : embed * (options.embeddingBytesPerValue ?? storedBytes(c));
+  const embeddingBytes = precision === 'int4' || precision === 'int8' ? c.vocabSize * 4 : embed * (options.embeddingBytesPerValue ?? storedBytes(c));
   // On the CPU the keys and values sit in buffers with room to grow; a GPU state holds what is filled.
   const positions = (options.device ?? 'cpu') === 'cpu' ? kvBufferCapacity(contextTokens) : contextTokens;
   const kvCacheBytes = stateBytes(c, precision, positions, options.device);

@@ -237,7 +237,8 @@ export class RuntimeServer {
     if (this.current?.key === key) return { current: this.current, loadedNow: false, ms: 0 };
     await this.unload();
     if (signal.aborted) throw cancelled('the team load was cancelled');
-    const decision = await this.providers.resolve(spec.device);
+    // int8 has CPU kernels only, so `auto` means the CPU for it; an explicit GPU is refused at load.
+    const decision = await this.providers.resolve(precisionChoice === 'int8' && spec.device === 'auto' ? 'cpu' : spec.device);
     const engine = await this.engine();
     const started = performance.now();
     const precision = resolvePrecision(precisionChoice, decision.device);
