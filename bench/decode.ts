@@ -1,6 +1,6 @@
 // Decode benchmark: our engine against llama.cpp (node-llama-cpp) on the same weights, a
 // Qwen2.5-0.5B-shaped model and a Qwen3.5-0.8B-shaped one (hybrid linear attention) with random
-// weights, fp32 (vs F32 GGUF) and int4 (vs Q4_0), at context 128 and 1024. Both run with the same
+// weights, fp32 (vs F32 GGUF), int8 (vs Q8_0) and int4 (vs Q4_0), at context 128 and 1024. Both run with the same
 // thread count, alternating, llama.cpp in a child process (see llamaSpeed); figures are medians
 // over REPEATS runs.
 // The same run measures this machine's streaming-read bandwidth (ORT ReduceSum and vector x matrix
@@ -14,7 +14,7 @@
 // =none leaves it out (where node-llama-cpp cannot be carried); the bandwidth bound is then the
 // CPU's and means nothing for GPU rows.
 //   npm run bench:decode   (REPEATS=3 THREADS=<cores> NEW_TOKENS=32 MODELS=qwen2.5,qwen3.5
-//                           PRECISIONS=fp32,int4 DEVICE=cpu by default)
+//                           PRECISIONS=fp32,int8,int4 DEVICE=cpu by default)
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
@@ -38,7 +38,7 @@ const SHAPES: Record<string, { folder: string; spec: TinyModelSpec }> = {
   'qwen3.5': { folder: 'qwen3.5-0.8b-shape', spec: QWEN35_08B_SHAPE },
 };
 const MODELS = (process.env.MODELS ?? 'qwen2.5,qwen3.5').split(',');
-const PRECISIONS = (process.env.PRECISIONS ?? 'fp32,int4').split(',') as Precision[];
+const PRECISIONS = (process.env.PRECISIONS ?? 'fp32,int8,int4').split(',') as Precision[];
 const DEVICE = (process.env.DEVICE ?? 'cpu') as Device;
 const WITH_LLAMA = process.env.RECURSIVEMAS_LLAMA_GPU !== 'none';
 

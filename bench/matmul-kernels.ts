@@ -1,6 +1,6 @@
 // Which CPU matrix-product kernel a decode step (one row of activations) should use: onnxruntime's
-// int4 MatMulNBits at several block sizes and accuracy levels, int8 weights (DynamicQuantizeMatMul,
-// per output channel) and fp32 MatMul, each over the MLP weights of a whole model shape (LAYERS
+// int4 MatMulNBits at several block sizes and accuracy levels, the int8 precision's MatMulInteger
+// (per output channel) and fp32 MatMul, each over the MLP weights of a whole model shape (LAYERS
 // pairs of up and down projections, too big for the caches). Runs alternate between the kernels;
 // medians, weight bytes read per second, and the ratio to what the engine builds today (int4,
 // block 32, int8 activations).
@@ -8,6 +8,7 @@
 import { availableParallelism, cpus } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { DataType, GraphBuilder } from '../src/engine/onnx/graph';
+import { INT8_WEIGHT_LEVELS, int8MatMul, quantizeActivationsInt8 } from '../src/engine/model/quantize';
 
 const SHAPES: Record<string, { hidden: number; intermediate: number; layers: number }> = {
   'qwen3.5': { hidden: 1024, intermediate: 3584, layers: 24 },
@@ -39,14 +40,14 @@ function nbits(block: number, accuracy: number): Kernel {
   };
 }
 
+/** The engine's int8 precision: 7-bit weights per output channel, activations per row, MatMulInteger. */
 const int8: Kernel = {
-  name: 'int8 DynamicQuantizeMatMul, per channel',
+  name: 'int8 MatMulInteger (the int8 precision)',
   bytesPerWeight: 1,
   linear: (g, inner, out, id) => {
-    const w = g.initializer(`${id}.w8`, DataType.INT8, [inner, out], new Int8Array(filler(inner * out).buffer));
-    const scale = g.initializer(`${id}.scale`, DataType.FLOAT, [out], new Float32Array(out).fill(0.01));
-    const zero = g.initializer(`${id}.zero`, DataType.INT8, [out], new Int8Array(out));
-    return (x) => g.op('DynamicQuantizeMatMul', [x, w, scale, zero], {}, { domain: 'com.microsoft' });
+    const values = Int8Array.from(filler(inner * out), (b) => (b % (2 * INT8_WEIGHT_LEVELS + 1)) - INT8_WEIGHT_LEVELS);
+    const w = { values, scales: new Float32Array(out).fill(0.01) };
+    return (x) => int8MatMul(g, quantizeActivationsInt8(g, x), w, inner, out, id);
   },
 };
 

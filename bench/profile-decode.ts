@@ -1,17 +1,18 @@
 // Where a decode step's time goes inside session.run: onnxruntime's own profiler over NEW_TOKENS
 // steps after a prefill of CONTEXT positions, summed per operator type, with the classifier
 // (lm_head) and the state concatenation (the KV copy) apart. Uses bench/decode.ts's checkpoints.
-//   npx tsx bench/profile-decode.ts   (MODEL=qwen2.5|qwen3.5|<HF folder> PRECISION=int4|fp32 CONTEXT=1024
+//   npx tsx bench/profile-decode.ts   (MODEL=qwen2.5|qwen3.5|<HF folder> PRECISION=int4|int8|fp32 CONTEXT=1024
 //                                      NEW_TOKENS=16 THREADS=<cores>)
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { DecoderModel } from '../src/engine/model/decoder';
+import type { Precision } from '../src/engine/api';
 
 const ROOT = join(import.meta.dirname, '..', '.cache', 'bench');
 const FOLDERS: Record<string, string> = { 'qwen2.5': 'qwen2.5-0.5b-shape', 'qwen3.5': 'qwen3.5-0.8b-shape' };
 const MODEL = process.env.MODEL ?? 'qwen2.5';
-const PRECISION = (process.env.PRECISION ?? 'int4') as 'fp32' | 'int4';
+const PRECISION = (process.env.PRECISION ?? 'int4') as Precision;
 const CONTEXT = Number(process.env.CONTEXT ?? 1024);
 const NEW_TOKENS = Number(process.env.NEW_TOKENS ?? 16);
 const THREADS = Number(process.env.THREADS ?? availableParallelism());

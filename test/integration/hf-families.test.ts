@@ -1,6 +1,6 @@
 // Hugging Face families against an independent implementation: llama.cpp (node-llama-cpp) runs a
 // GGUF written from the same tensors; greedy ids must agree for 64 new tokens and log-probabilities
-// stay within tolerance, in fp32, for every family. int4 is reported as an agreement rate.
+// stay within tolerance, in fp32, for every family. int4 and int8 are reported as agreement rates.
 import { engineGreedy } from '../support/greedy';
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -71,36 +71,38 @@ for (const [name, spec] of Object.entries(specs)) {
   });
 }
 
-test('int4 against llama.cpp Q4_0 on the same weights: teacher-forced top-1 agreement (reported)', async () => {
-  const dir = tempDir();
-  const tiny = await writeTinyHfModel(join(dir, 'hf'), { ...base, family: 'qwen2', hiddenSize: 256, intermediateSize: 640, numHeads: 8, tieWordEmbeddings: true });
-  const gguf = join(dir, 'q4.gguf');
-  writeGguf(gguf, tiny, { type: 'Q4_0' });
-  const tok = await HfTokenizer.load(tiny.dir);
-  const prompt = tok.encodeWithSpecialTokens('def add(a, b):\n    return a + b');
-  const int4 = await DecoderModel.load(tiny.dir, { cacheDirectory, precision: 'int4' });
-  const fp32 = await DecoderModel.load(tiny.dir, { cacheDirectory });
-  const reference = (await engineGreedy(fp32, prompt, 32)).ids;
-  // Every position sees the fp32 greedy context; compare each engine's next-token choice there.
-  const context = [...prompt, ...reference.slice(0, -1)];
-  const all = await int4.forward(int4.newState(), int4.embedding.lookup(context), context.length, reference.length);
-  const V = int4.config.vocabSize;
-  let oursAgree = 0;
-  let theirsAgree = 0;
-  let bothAgree = 0;
-  for (let i = 0; i < reference.length; i++) {
-    const ours = argmax(all.logits, i * V, V);
-    const theirs = (await llamaGreedy(gguf, context.slice(0, prompt.length + i), 1)).ids[0]!;
-    oursAgree += Number(ours === reference[i]);
-    theirsAgree += Number(theirs === reference[i]);
-    bothAgree += Number(ours === theirs);
-  }
-  const pct = (n: number) => `${((100 * n) / reference.length).toFixed(0)}%`;
-  console.log(`  int4 top-1 agreement over ${reference.length} teacher-forced positions: ours vs fp32 ${pct(oursAgree)}, llama.cpp Q4_0 vs fp32 ${pct(theirsAgree)}, ours vs llama.cpp ${pct(bothAgree)}`);
-  // Both are 4-bit: neither should be much worse than the other against fp32.
-  assert.ok(oursAgree >= theirsAgree - reference.length / 4, `ours ${oursAgree}, llama.cpp ${theirsAgree}`);
-  await Promise.all([int4.dispose(), fp32.dispose()]);
-});
+for (const [precision, type] of [['int4', 'Q4_0'], ['int8', 'Q8_0']] as const) {
+  test(`${precision} against llama.cpp ${type} on the same weights: teacher-forced top-1 agreement (reported)`, async () => {
+    const dir = tempDir();
+    const tiny = await writeTinyHfModel(join(dir, 'hf'), { ...base, family: 'qwen2', hiddenSize: 256, intermediateSize: 640, numHeads: 8, tieWordEmbeddings: true });
+    const gguf = join(dir, `${type}.gguf`);
+    writeGguf(gguf, tiny, { type });
+    const tok = await HfTokenizer.load(tiny.dir);
+    const prompt = tok.encodeWithSpecialTokens('def add(a, b):\n    return a + b');
+    const quantized = await DecoderModel.load(tiny.dir, { cacheDirectory, precision });
+    const fp32 = await DecoderModel.load(tiny.dir, { cacheDirectory });
+    const reference = (await engineGreedy(fp32, prompt, 32)).ids;
+    // Every position sees the fp32 greedy context; compare each engine's next-token choice there.
+    const context = [...prompt, ...reference.slice(0, -1)];
+    const all = await quantized.forward(quantized.newState(), quantized.embedding.lookup(context), context.length, reference.length);
+    const V = quantized.config.vocabSize;
+    let oursAgree = 0;
+    let theirsAgree = 0;
+    let bothAgree = 0;
+    for (let i = 0; i < reference.length; i++) {
+      const ours = argmax(all.logits, i * V, V);
+      const theirs = (await llamaGreedy(gguf, context.slice(0, prompt.length + i), 1)).ids[0]!;
+      oursAgree += Number(ours === reference[i]);
+      theirsAgree += Number(theirs === reference[i]);
+      bothAgree += Number(ours === theirs);
+    }
+    const pct = (n: number) => `${((100 * n) / reference.length).toFixed(0)}%`;
+    console.log(`  ${precision} top-1 agreement over ${reference.length} teacher-forced positions: ours vs fp32 ${pct(oursAgree)}, llama.cpp ${type} vs fp32 ${pct(theirsAgree)}, ours vs llama.cpp ${pct(bothAgree)}`);
+    // The same bit width on both sides: neither should be much worse than the other against fp32.
+    assert.ok(oursAgree >= theirsAgree - reference.length / 4, `ours ${oursAgree}, llama.cpp ${theirsAgree}`);
+    await Promise.all([quantized.dispose(), fp32.dispose()]);
+  });
+}
 
 test('bad checkpoints are clear errors: truncated or corrupt safetensors, unsupported model_type, missing keys, tokenizer mismatch', async () => {
   const dir = tempDir();

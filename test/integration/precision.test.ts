@@ -1,13 +1,14 @@
 // Precision end to end: an int4 solve on a demo team carries its precision in the result, the
 // metrics and the team-loaded event; the runtime resolves `auto` to int4 on the CPU and reloads the
 // team when the precision changes; `solve --precision` and its --json field; the setting reaching
-// the runtime; and int4 against fp32 on the trained stories260K model (reported).
+// the runtime; int4 and int8 against fp32 on the trained stories260K model (reported); int8 kept to
+// the CPU.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { CliIo } from '../../src/cli/io';
 import { runSolveCommand } from '../../src/cli/solve';
-import { loadTeam } from '../../src/engine/index';
+import { loadTeam, UserError } from '../../src/engine/index';
 import { DecoderModel } from '../../src/engine/model/decoder';
 import { argmax } from '../../src/engine/model/sampling';
 import { Llama2cTokenizer } from '../../src/engine/tokenizer/llama2c';
@@ -110,7 +111,7 @@ test('solve --precision int4 --json: the precision in the events and the result 
 
   const bad = captureIo();
   assert.equal(await runSolveCommand([...argv, '--precision', 'int3'], bad, { supervisor: { env: ENV } }), 2);
-  assert.match(bad.err(), /--precision must be one of auto, fp32, fp16, int4, got "int3"/);
+  assert.match(bad.err(), /--precision must be one of auto, fp32, fp16, int8, int4, got "int3"/);
 });
 
 test('int4 against fp32 on the trained stories260K model: greedy ids and teacher-forced top-1 (reported)', async () => {
@@ -145,6 +146,53 @@ test('int4 against fp32 on the trained stories260K model: greedy ids and teacher
   // A 64-wide model has only two 4-bit blocks per row, the hardest case for int4 (see decoder.test.ts).
   assert.ok(prefix >= 3, `greedy agreed for ${prefix} tokens`);
   assert.ok(sameTop1 / steps >= 0.6, `teacher-forced top-1 agreement ${sameTop1}/${steps}`);
+});
+
+test('int8 against fp32 on the trained stories260K model: closer than int4 (reported)', async () => {
+  const cacheDirectory = join(HOME, 'cache');
+  const tok = await Llama2cTokenizer.load(join(STORIES, 'tok512.bin'), 512);
+  const prompt = tok.encodeWithBos('Once upon a time');
+  const MODEL = join(STORIES, 'stories260K.bin');
+  const steps = 200;
+  const run = async (precision: 'fp32' | 'int8' | 'int4', forced?: number[]) => {
+    const m = await DecoderModel.load(MODEL, { cacheDirectory, precision });
+    try {
+      const s = m.newState();
+      let r = await m.forward(s, m.embedding.lookup(prompt), prompt.length, 1);
+      const top: number[] = [];
+      for (let i = 0; i < steps; i++) {
+        top.push(argmax(r.logits));
+        r = await m.forward(s, m.embedding.lookup([forced ? forced[i]! : top[i]!]), 1, 1);
+      }
+      return top;
+    } finally {
+      await m.dispose();
+    }
+  };
+  const fp32 = await run('fp32');
+  const agreement = async (precision: 'int8' | 'int4') => (await run(precision, fp32)).filter((id, i) => id === fp32[i]).length;
+  const int8 = await agreement('int8');
+  const int4 = await agreement('int4');
+  console.log(`  stories260K teacher-forced top-1 agreement with fp32 over ${steps} positions: int8 ${int8}, int4 ${int4}`);
+  assert.ok(int8 / steps >= 0.9, `int8 agreed at ${int8}/${steps}`);
+  assert.ok(int8 >= int4, `int8 ${int8} vs int4 ${int4}`);
+});
+
+test('int8 runs on the CPU only: a GPU device is refused in one line, device auto loads on the CPU', async () => {
+  const model = join(STORIES, 'stories260K.bin');
+  for (const device of ['webgpu', 'cuda'] as const) {
+    await assert.rejects(
+      DecoderModel.load(model, { precision: 'int8', device, cacheDirectory: join(HOME, 'cache') }),
+      (e: Error) => e instanceof UserError && e.message === `int8 weights run on the CPU only, not on ${device}: choose fp16 or int4 for ${device}, or the cpu device for int8.`,
+    );
+  }
+  const supervisor = new RuntimeSupervisor({ clientName: 'precision-int8-test', env: ENV });
+  supervisors.push(supervisor);
+  const result = await supervisor.solve({ id: 'i8', team: 'demo-sequential', device: 'auto', precision: 'int8', ...SOLVE }, () => {});
+  assert.equal(result.device, 'cpu');
+  assert.equal(result.precision, 'int8');
+  assert.equal(result.metrics.precision, 'int8');
+  assert.ok(result.answer.length > 0);
 });
 
 test('fp16 asked for on a GPU provider that fails falls back to a CPU graph, not the GPU one', async () => {

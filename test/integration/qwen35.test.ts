@@ -2,7 +2,7 @@
 // the same generated weights: greedy ids for 64 new tokens and log-probs within tolerance (fp32),
 // with fewer key heads than value heads (llama.cpp's tiled value-head order) and the released
 // multimodal layout; prefill + single steps = token by token; a state-cached latent rollout =
-// recomputing the whole sequence; int4 agreement reported; MoE variants refused.
+// recomputing the whole sequence; int4 and int8 agreement reported; MoE variants refused.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -148,33 +148,35 @@ test('qwen3_5: a state-cached latent rollout equals recomputing the whole sequen
   await model.dispose();
 });
 
-test('qwen3_5 int4 against llama.cpp Q4_0 on the same weights: teacher-forced top-1 agreement (reported)', async () => {
-  const dir = tempDir();
-  const tiny = await writeTinyHfModel(join(dir, 'hf'), { ...base, hiddenSize: 256, intermediateSize: 640, numHeads: 8, headDim: 32, tieWordEmbeddings: true, qwen3_5: { fullAttentionInterval: 2, linearKeyHeadDim: 32, linearValueHeadDim: 32 } });
-  const gguf = join(dir, 'q4.gguf');
-  writeGguf(gguf, tiny, { type: 'Q4_0' });
-  const prompt = (await HfTokenizer.load(tiny.dir)).encodeWithSpecialTokens('def add(a, b):\n    return a + b');
-  const int4 = await DecoderModel.load(tiny.dir, { cacheDirectory, precision: 'int4' });
-  const fp32 = await DecoderModel.load(tiny.dir, { cacheDirectory });
-  const reference = (await engineGreedy(fp32, prompt, 32)).ids;
-  const context = [...prompt, ...reference.slice(0, -1)];
-  const all = await int4.forward(int4.newState(), int4.embedding.lookup(context), context.length, reference.length);
-  const V = int4.config.vocabSize;
-  let oursAgree = 0;
-  let theirsAgree = 0;
-  let bothAgree = 0;
-  for (let i = 0; i < reference.length; i++) {
-    const ours = argmax(all.logits, i * V, V);
-    const theirs = (await llamaGreedy(gguf, context.slice(0, prompt.length + i), 1)).ids[0]!;
-    oursAgree += Number(ours === reference[i]);
-    theirsAgree += Number(theirs === reference[i]);
-    bothAgree += Number(ours === theirs);
-  }
-  const pct = (n: number) => `${((100 * n) / reference.length).toFixed(0)}%`;
-  console.log(`  qwen3_5 int4 top-1 agreement over ${reference.length} teacher-forced positions: ours vs fp32 ${pct(oursAgree)}, llama.cpp Q4_0 vs fp32 ${pct(theirsAgree)}, ours vs llama.cpp ${pct(bothAgree)}`);
-  assert.ok(oursAgree >= theirsAgree - reference.length / 4, `ours ${oursAgree}, llama.cpp ${theirsAgree}`);
-  await Promise.all([int4.dispose(), fp32.dispose()]);
-});
+for (const [precision, type] of [['int4', 'Q4_0'], ['int8', 'Q8_0']] as const) {
+  test(`qwen3_5 ${precision} against llama.cpp ${type} on the same weights: teacher-forced top-1 agreement (reported)`, async () => {
+    const dir = tempDir();
+    const tiny = await writeTinyHfModel(join(dir, 'hf'), { ...base, hiddenSize: 256, intermediateSize: 640, numHeads: 8, headDim: 32, tieWordEmbeddings: true, qwen3_5: { fullAttentionInterval: 2, linearKeyHeadDim: 32, linearValueHeadDim: 32 } });
+    const gguf = join(dir, `${type}.gguf`);
+    writeGguf(gguf, tiny, { type });
+    const prompt = (await HfTokenizer.load(tiny.dir)).encodeWithSpecialTokens('def add(a, b):\n    return a + b');
+    const quantized = await DecoderModel.load(tiny.dir, { cacheDirectory, precision });
+    const fp32 = await DecoderModel.load(tiny.dir, { cacheDirectory });
+    const reference = (await engineGreedy(fp32, prompt, 32)).ids;
+    const context = [...prompt, ...reference.slice(0, -1)];
+    const all = await quantized.forward(quantized.newState(), quantized.embedding.lookup(context), context.length, reference.length);
+    const V = quantized.config.vocabSize;
+    let oursAgree = 0;
+    let theirsAgree = 0;
+    let bothAgree = 0;
+    for (let i = 0; i < reference.length; i++) {
+      const ours = argmax(all.logits, i * V, V);
+      const theirs = (await llamaGreedy(gguf, context.slice(0, prompt.length + i), 1)).ids[0]!;
+      oursAgree += Number(ours === reference[i]);
+      theirsAgree += Number(theirs === reference[i]);
+      bothAgree += Number(ours === theirs);
+    }
+    const pct = (n: number) => `${((100 * n) / reference.length).toFixed(0)}%`;
+    console.log(`  qwen3_5 ${precision} top-1 agreement over ${reference.length} teacher-forced positions: ours vs fp32 ${pct(oursAgree)}, llama.cpp ${type} vs fp32 ${pct(theirsAgree)}, ours vs llama.cpp ${pct(bothAgree)}`);
+    assert.ok(oursAgree >= theirsAgree - reference.length / 4, `ours ${oursAgree}, llama.cpp ${theirsAgree}`);
+    await Promise.all([quantized.dispose(), fp32.dispose()]);
+  });
+}
 
 test('qwen3_5 MoE is refused clearly, naming what is missing', async () => {
   const tiny = await writeTinyHfModel(join(tempDir(), 'hf'), Object.values(specs)[0]!);

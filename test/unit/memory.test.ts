@@ -30,6 +30,10 @@ test('precision and context change the estimate as they should', () => {
   assert.deepEqual([1, 64, 100, 4096].map(kvBufferCapacity), [64, 128, 128, 5120]);
   // Under a quarter, with what int4 sessions add on the CPU (repacked blocks) counted in.
   assert.ok(int4.weightsBytes < fp32.weightsBytes / 4);
+  // int8: a byte a weight plus the same repacking, between int4 and a third of fp32.
+  const int8 = estimateMemory(qwen05b, 'int8', 4096);
+  assert.ok(int8.weightsBytes > 1.5 * int4.weightsBytes && int8.weightsBytes < fp32.weightsBytes / 3, formatBytes(int8.weightsBytes));
+  assert.equal(int8.embeddingBytes, int4.embeddingBytes);
   assert.equal(fp32.totalBytes, fp32.weightsBytes + fp32.embeddingBytes + fp32.kvCacheBytes);
   assert.ok(fp32.totalBytes > 2.5e9 && fp32.totalBytes < 3.2e9, formatBytes(fp32.totalBytes));
   assert.equal(formatBytes(3 * 1024 ** 3), '3.00 GiB');
@@ -43,6 +47,7 @@ test('fp16 weights cost 2 bytes on a GPU provider and 4 on the CPU (widened at s
   assert.ok(gpu.weightsBytes < 0.55 * fp32.weightsBytes, formatBytes(gpu.weightsBytes));
   assert.equal(bytesPerWeight('fp16', 'cuda'), 2);
   assert.equal(bytesPerWeight('int4', 'cpu'), 0.625);
+  assert.equal(bytesPerWeight('int8', 'cpu'), 1);
 });
 
 test('the embedding table is counted in its stored dtype, from config.json (only scales for int4 models)', () => {

@@ -46,11 +46,12 @@ export function bytesPerWeight(precision: Precision, device: Device = 'cpu'): nu
 }
 
 /**
- * What an int4 session holds on the CPU per byte of its weights: MatMulNBits repacks its blocks when
- * the session starts, and part of the external data stays mapped. Measured on the Sequential-Light
- * team at its real shapes (2.81 GB of int4 graphs): 3.29 GB of sessions, 4.90 GB peak in a solve.
+ * What a quantized session holds on the CPU per byte of its weights: MatMulNBits (int4) and
+ * MatMulInteger (int8) repack their weights when the session starts, and part of the external data
+ * stays mapped. Measured for int4 on the Sequential-Light team at its real shapes (2.81 GB of int4
+ * graphs): 3.29 GB of sessions, 4.90 GB peak in a solve; int8 is assumed to be the same.
  */
-const INT4_CPU_SESSION_FACTOR = 1.2;
+const QUANTIZED_CPU_SESSION_FACTOR = 1.2;
 
 /** Fixed cost of an ONNX Runtime session and its arenas, measured roughly on small graphs. */
 const SESSION_OVERHEAD_BYTES = 64 * 1024 * 1024;
@@ -122,7 +123,7 @@ export function estimateMemory(c: DecoderConfig, precision: Precision, contextTo
   // The classifier is a matrix inside the graph at the model's precision even when tied (the table transposed).
   const matrices = layer.matrices + embed;
   const vectors = layer.vectors + c.hiddenSize;
-  const packing = precision === 'int4' && (options.device ?? 'cpu') === 'cpu' ? INT4_CPU_SESSION_FACTOR : 1;
+  const packing = (precision === 'int4' || precision === 'int8') && (options.device ?? 'cpu') === 'cpu' ? QUANTIZED_CPU_SESSION_FACTOR : 1;
   const weightsBytes = Math.ceil(matrices * bytesPerWeight(precision, options.device) * packing + vectors * 4) + SESSION_OVERHEAD_BYTES;
   const embeddingBytes = precision === 'int4' || precision === 'int8' ? c.vocabSize * 4 : embed * (options.embeddingBytesPerValue ?? storedBytes(c));
   // On the CPU the keys and values sit in buffers with room to grow; a GPU state holds what is filled.

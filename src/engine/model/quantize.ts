@@ -1,3 +1,5 @@
+import { DataType, type GraphBuilder } from '../onnx/graph';
+
 // Weight-only int4 quantization for MatMulNBits: symmetric blocks of 32 along the input dimension,
 // one float scale per block, implicit zero point 8 (the same scheme as llama.cpp's Q4_0).
 export const INT4_BLOCK = 32;
@@ -91,4 +93,36 @@ export function dequantizeInt8(q: Int8Weights, out: number, inner: number): Floa
   const w = new Float32Array(out * inner);
   for (let r = 0; r < out; r++) for (let k = 0; k < inner; k++) w[r * inner + k] = q.values[k * out + r]! * q.scales[r]!;
   return w;
+}
+
+/** Graph values of activations quantized per row for MatMulInteger (see quantizeActivationsInt8). */
+export interface Int8Activations {
+  /** uint8, x / scale + 128 rounded, the shape of x. */
+  values: string;
+  /** float32 [..., 1]: each row's scale. */
+  scale: string;
+  /** The uint8 scalar 128. */
+  zeroPoint: string;
+}
+
+/**
+ * Graph nodes quantizing `x` ([B, S, K]) per row to uint8: symmetric, scale = the row's largest
+ * magnitude / 127, zero point 128 (llama.cpp's Q8 activations do the same per 32 values).
+ */
+export function quantizeActivationsInt8(g: GraphBuilder, x: string): Int8Activations {
+  // Axis 2, not -1: onnxruntime 1.30's ReduceMax over axis -1 of an empty [1, 0, K] (a latent
+  // step keeps no logits) returns [1, 0, K] instead of [1, 0, 1].
+  const largest = g.op('ReduceMax', [g.op('Abs', [x])], { axes: [2], keepdims: 1 });
+  // A row of zeros keeps a tiny scale, so the division stays finite.
+  const scale = g.op('Max', [g.op('Div', [largest, g.scalarF32(127)]), g.scalarF32(1e-30)]);
+  const zeroPoint = g.initializer(g.fresh('zero_point_u8'), DataType.UINT8, [], Uint8Array.of(128));
+  const values = g.op('QuantizeLinear', [g.op('Div', [x, scale]), g.scalarF32(1), zeroPoint]);
+  return { values, scale, zeroPoint };
+}
+
+/** x W^T for int8 weights `w` ([inner, out]): int32 dot products, then times each row's and each column's scale. */
+export function int8MatMul(g: GraphBuilder, a: Int8Activations, w: Int8Weights, inner: number, out: number, name: string): string {
+  const sums = g.op('MatMulInteger', [a.values, g.initializer(`${name}.q8`, DataType.INT8, [inner, out], w.values), a.zeroPoint]);
+  const scaled = g.op('Mul', [g.op('Cast', [sums], { to: DataType.FLOAT }), a.scale]);
+  return g.op('Mul', [scaled, g.initializer(`${name}.scales`, DataType.FLOAT, [out], w.scales)]);
 }

@@ -15,7 +15,7 @@ import type { WeightSource } from '../checkpoint';
 import { EMBED, FINAL_NORM, LM_HEAD, layerWeight } from '../checkpoint';
 import { inverseFrequencies, type ConfigReader, type DecoderConfig, type RopeSpec } from '../config';
 import { f32ToF16, f32ToF16Bits, toFloat32 } from '../../dtype';
-import { quantizeInt4Rows, quantizeInt8Rows, INT4_BLOCK, type Int4Weights, type Int8Weights } from '../quantize';
+import { int8MatMul, quantizeActivationsInt8, quantizeInt4Rows, quantizeInt8Rows, INT4_BLOCK, type Int4Weights, type Int8Activations, type Int8Weights } from '../quantize';
 
 export type { Precision };
 
@@ -312,11 +312,9 @@ export class DecoderGraphBuilder {
       for (const [i, p] of parts.entries()) {
         await this.forRowChunks(p.weightName, outs[i]!, inner, (rows, first, count) => quantizeInt8Rows(rows, count, inner, out, q, firsts[i]! + first));
       }
-      const a = this.int8Rows(x);
-      const w = g.initializer(`${name}.q8`, DataType.INT8, [inner, out], q.values);
-      const sums = g.op('MatMulInteger', [a.values, w, a.zeroPoint]);
-      // Each dot product in int32, then back to float: times its row's and its column's scale.
-      y = g.op('Mul', [g.op('Mul', [g.op('Cast', [sums], { to: DataType.FLOAT }), a.scale]), g.initializer(`${name}.scales`, DataType.FLOAT, [out], q.scales)]);
+      let rows = this.int8Inputs.get(x);
+      if (!rows) this.int8Inputs.set(x, (rows = quantizeActivationsInt8(g, x)));
+      y = int8MatMul(g, rows, q, inner, out, name);
     } else {
       const fp16 = this.precision === 'fp16';
       const t = fp16 ? new Uint16Array(out * inner) : new Float32Array(out * inner);
@@ -342,25 +340,7 @@ export class DecoderGraphBuilder {
   }
 
   /** Activations already quantized for int8 products, by input name (q, k, v or gate and up share theirs). */
-  private readonly int8Inputs = new Map<string, { values: string; scale: string; zeroPoint: string }>();
-
-  /**
-   * `x` as uint8 per row for MatMulInteger: symmetric, scale = the row's largest magnitude / 127,
-   * zero point 128, the way llama.cpp's Q8 activations are (per row here, per 32 values there).
-   */
-  private int8Rows(x: string): { values: string; scale: string; zeroPoint: string } {
-    const known = this.int8Inputs.get(x);
-    if (known) return known;
-    const { g } = this;
-    const largest = g.op('ReduceMax', [g.op('Abs', [x])], { axes: [-1], keepdims: 1 });
-    // A row of zeros keeps a tiny scale, so the division below stays finite.
-    const scale = g.op('Max', [g.op('Div', [largest, g.scalarF32(127)]), g.scalarF32(1e-30)]);
-    const zeroPoint = g.initializer(g.fresh('zero_point_u8'), DataType.UINT8, [], Uint8Array.of(128));
-    const values = g.op('QuantizeLinear', [g.op('Div', [x, scale]), g.scalarF32(1), zeroPoint]);
-    const rows = { values, scale, zeroPoint };
-    this.int8Inputs.set(x, rows);
-    return rows;
-  }
+  private readonly int8Inputs = new Map<string, Int8Activations>();
 
   /** Logits (fp32) of `x` in the compute dtype. */
   protected async lmHead(x: string): Promise<string> {
