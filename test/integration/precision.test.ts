@@ -114,31 +114,32 @@ test('solve --precision int4 --json: the precision in the events and the result 
   assert.match(bad.err(), /--precision must be one of auto, fp32, fp16, int8, int4, got "int3"/);
 });
 
-test('int4 against fp32 on the trained stories260K model: greedy ids and teacher-forced top-1 (reported)', async () => {
-  const cacheDirectory = join(HOME, 'cache');
+const STORIES_STEPS = 200;
+
+/** stories260K's greedy ids after "Once upon a time" at `precision`, or its top-1 at each position when fed `forced` instead. */
+async function storiesTop1(precision: 'fp32' | 'int8' | 'int4', forced?: number[]): Promise<number[]> {
   const tok = await Llama2cTokenizer.load(join(STORIES, 'tok512.bin'), 512);
   const prompt = tok.encodeWithBos('Once upon a time');
-  const MODEL = join(STORIES, 'stories260K.bin');
-  const steps = 200;
-  /** Greedy ids of a model, and its top-1 at each position when fed `forced` instead of its own ids. */
-  const run = async (precision: 'fp32' | 'int4', forced?: number[]) => {
-    const m = await DecoderModel.load(MODEL, { cacheDirectory, precision });
-    try {
-      const s = m.newState();
-      let r = await m.forward(s, m.embedding.lookup(prompt), prompt.length, 1);
-      const top: number[] = [];
-      for (let i = 0; i < steps; i++) {
-        top.push(argmax(r.logits));
-        r = await m.forward(s, m.embedding.lookup([forced ? forced[i]! : top[i]!]), 1, 1);
-      }
-      return top;
-    } finally {
-      await m.dispose();
+  const m = await DecoderModel.load(join(STORIES, 'stories260K.bin'), { cacheDirectory: join(HOME, 'cache'), precision });
+  try {
+    const s = m.newState();
+    let r = await m.forward(s, m.embedding.lookup(prompt), prompt.length, 1);
+    const top: number[] = [];
+    for (let i = 0; i < STORIES_STEPS; i++) {
+      top.push(argmax(r.logits));
+      r = await m.forward(s, m.embedding.lookup([forced ? forced[i]! : top[i]!]), 1, 1);
     }
-  };
-  const fp32 = await run('fp32');
-  const int4 = await run('int4');
-  const forced = await run('int4', fp32);
+    return top;
+  } finally {
+    await m.dispose();
+  }
+}
+
+test('int4 against fp32 on the trained stories260K model: greedy ids and teacher-forced top-1 (reported)', async () => {
+  const steps = STORIES_STEPS;
+  const fp32 = await storiesTop1('fp32');
+  const int4 = await storiesTop1('int4');
+  const forced = await storiesTop1('int4', fp32);
   let prefix = 0;
   while (prefix < steps && fp32[prefix] === int4[prefix]) prefix++;
   const sameTop1 = forced.filter((id, i) => id === fp32[i]).length;
@@ -149,32 +150,12 @@ test('int4 against fp32 on the trained stories260K model: greedy ids and teacher
 });
 
 test('int8 against fp32 on the trained stories260K model: closer than int4 (reported)', async () => {
-  const cacheDirectory = join(HOME, 'cache');
-  const tok = await Llama2cTokenizer.load(join(STORIES, 'tok512.bin'), 512);
-  const prompt = tok.encodeWithBos('Once upon a time');
-  const MODEL = join(STORIES, 'stories260K.bin');
-  const steps = 200;
-  const run = async (precision: 'fp32' | 'int8' | 'int4', forced?: number[]) => {
-    const m = await DecoderModel.load(MODEL, { cacheDirectory, precision });
-    try {
-      const s = m.newState();
-      let r = await m.forward(s, m.embedding.lookup(prompt), prompt.length, 1);
-      const top: number[] = [];
-      for (let i = 0; i < steps; i++) {
-        top.push(argmax(r.logits));
-        r = await m.forward(s, m.embedding.lookup([forced ? forced[i]! : top[i]!]), 1, 1);
-      }
-      return top;
-    } finally {
-      await m.dispose();
-    }
-  };
-  const fp32 = await run('fp32');
-  const agreement = async (precision: 'int8' | 'int4') => (await run(precision, fp32)).filter((id, i) => id === fp32[i]).length;
+  const fp32 = await storiesTop1('fp32');
+  const agreement = async (precision: 'int8' | 'int4') => (await storiesTop1(precision, fp32)).filter((id, i) => id === fp32[i]).length;
   const int8 = await agreement('int8');
   const int4 = await agreement('int4');
-  console.log(`  stories260K teacher-forced top-1 agreement with fp32 over ${steps} positions: int8 ${int8}, int4 ${int4}`);
-  assert.ok(int8 / steps >= 0.9, `int8 agreed at ${int8}/${steps}`);
+  console.log(`  stories260K teacher-forced top-1 agreement with fp32 over ${STORIES_STEPS} positions: int8 ${int8}, int4 ${int4}`);
+  assert.ok(int8 / STORIES_STEPS >= 0.9, `int8 agreed at ${int8}/${STORIES_STEPS}`);
   assert.ok(int8 >= int4, `int8 ${int8} vs int4 ${int4}`);
 });
 
