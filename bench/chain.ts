@@ -57,7 +57,7 @@ async function innerLinkOfWidth(d: number): Promise<RecursiveLink> {
     ['proj2.weight', t([d, d], random)], ['proj2.bias', t([d], () => 0)],
     ['post_ln.weight', t([d], () => 1)], ['post_ln.bias', t([d], () => 0)],
   ]);
-  return RecursiveLink.fromTensors('inner', tensors, { source: 'bench', dIn: d, dOut: d, from: 'm', to: 'm' }, DEVICE, THREADS);
+  return RecursiveLink.fromTensors('inner', tensors, { source: 'bench', dIn: d, dOut: d, from: 'm', to: 'm' }, DEVICE);
 }
 
 /**

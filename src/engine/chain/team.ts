@@ -65,7 +65,7 @@ export async function loadTeam(name: string, options: LoadOptions): Promise<Load
     for (const key of keys) folders.set(key, await resolveModelFolder(key, preset.models[key]!, modelsDirectory, preset));
     await checkTeamFits(preset, folders, options);
     // On a GPU provider an agent's graph applies its inner link itself, so its latent input stays on
-    // the device. Not on the CPU: there the link's own run is about 1% of a latent step (bench:chain)
+    // the device. Not on the CPU: there the link's own one-thread run is about 3% of a latent step (bench:chain)
     // and the graph would hold the link's weights a second time (about 100 MB for Sequential-Light).
     const innerFiles = device === 'cpu' ? new Map<string, OwnInnerLink>() : await readOwnInnerLinks(preset, folders, modelsDirectory);
     for (const [index, key] of keys.entries()) {
@@ -90,7 +90,7 @@ export async function loadTeam(name: string, options: LoadOptions): Promise<Load
       const d = s.model.config.hiddenSize;
       const own = innerFiles.get(a.model);
       const inner = own
-        ? await RecursiveLink.fromTensors('inner', own.tensors, own.expectation, realDevice, options.threads)
+        ? await RecursiveLink.fromTensors('inner', own.tensors, own.expectation, realDevice)
         : await loadLink('inner', a.innerLink, { from: s, to: s, label: `${a.name} inner link`, seed: a.name, preset, modelsDirectory, options, device: realDevice });
       if (inner.dIn !== d || inner.dOut !== d) throw new UserError(`The inner link of ${a.name} maps ${inner.dIn} -> ${inner.dOut} but its model is ${d} wide.`, 'link-mismatch');
       links.push(inner);
@@ -204,17 +204,17 @@ async function loadLink(kind: 'inner' | 'outer', source: LinkSource, ctx: LinkCo
       kind === 'inner'
         ? await fitInnerTrainingFree(ctx.from.folder, ctx.from.contentKey, ctx.options.cacheDirectory)
         : await fitOuterTrainingFree(ctx.from.folder, ctx.from.contentKey, ctx.to.folder, ctx.to.contentKey, ctx.options.cacheDirectory);
-    return RecursiveLink.trainingFree(fit.map, fit.dIn, fit.dOut, fit.targetNorm, ctx.device, ctx.options.threads);
+    return RecursiveLink.trainingFree(fit.map, fit.dIn, fit.dOut, fit.targetNorm, ctx.device);
   }
   if ('generated' in source) {
     const seed = generatedLinkSeed(source.generated, ctx.seed);
     const tensors = generatedLinkTensors(kind, dIn, dOut, seed, meanEmbeddingNorm(ctx.to.model));
-    return RecursiveLink.fromTensors(kind, tensors, expectation, ctx.device, ctx.options.threads);
+    return RecursiveLink.fromTensors(kind, tensors, expectation, ctx.device);
   }
   // Loaded on demand: demo and training-free teams never read link files.
   const { loadLinkTensors } = await import('../links/files');
   const { tensors, file } = await loadLinkTensors(source, { modelFolder: ctx.from.folder, modelsDirectory: ctx.modelsDirectory, preset: ctx.preset.name });
-  return RecursiveLink.fromTensors(kind, tensors, { ...expectation, source: `${ctx.label} (${file})` }, ctx.device, ctx.options.threads);
+  return RecursiveLink.fromTensors(kind, tensors, { ...expectation, source: `${ctx.label} (${file})` }, ctx.device);
 }
 
 class Team implements LoadedTeam {

@@ -171,15 +171,15 @@ export class RecursiveLink {
     readonly key: string,
   ) {}
 
-  static async fromTensors(kind: LinkKind, tensors: Map<string, NamedTensor>, e: LinkExpectation, device: Device, threads?: number): Promise<RecursiveLink> {
-    return RecursiveLink.fromComputation(kind, linkComputation(kind, tensors, e), e.dIn, e.dOut, device, threads);
+  static async fromTensors(kind: LinkKind, tensors: Map<string, NamedTensor>, e: LinkExpectation, device: Device): Promise<RecursiveLink> {
+    return RecursiveLink.fromComputation(kind, linkComputation(kind, tensors, e), e.dIn, e.dOut, device);
   }
 
   /**
    * A training-free link: y = x M (M omitted when it is the identity), each row then rescaled to
    * `targetNorm`, the mean norm of the receiving model's input-embedding rows.
    */
-  static async trainingFree(map: Float32Array | null, dIn: number, dOut: number, targetNorm: number, device: Device, threads?: number): Promise<RecursiveLink> {
+  static async trainingFree(map: Float32Array | null, dIn: number, dOut: number, targetNorm: number, device: Device): Promise<RecursiveLink> {
     if (!map && dIn !== dOut) throw new UserError(`An identity link cannot map width ${dIn} to ${dOut}.`, 'link-mismatch');
     const computation: LinkComputation = {
       key: weightsKey(`training-free ${dIn}x${dOut} ${targetNorm}`, map ? [['map', { shape: [dIn, dOut], data: map }]] : []),
@@ -189,14 +189,18 @@ export class RecursiveLink {
         return g.op('Mul', [g.op('Div', [mapped, norm]), g.scalarF32(targetNorm)]);
       },
     };
-    return RecursiveLink.fromComputation('training-free', computation, dIn, dOut, device, threads);
+    return RecursiveLink.fromComputation('training-free', computation, dIn, dOut, device);
   }
 
-  private static async fromComputation(kind: RecursiveLink['kind'], computation: LinkComputation, dIn: number, dOut: number, device: Device, threads?: number): Promise<RecursiveLink> {
+  private static async fromComputation(kind: RecursiveLink['kind'], computation: LinkComputation, dIn: number, dOut: number, device: Device): Promise<RecursiveLink> {
     const g = new GraphBuilder();
     const x = g.input('x', DataType.FLOAT, ['n', dIn]);
     g.bindOutput(computation.append(g, x, ''), 'y', DataType.FLOAT, ['n', dOut]);
-    const { session, device: used } = await createSession(g.finish(`recursive-link-${kind}`), device, threads);
+    // A link runs on one CPU thread (also where a GPU provider falls back to the CPU): its work is a
+    // few d x d products, and a thread pool of its own keeps spinning after each run, taking a core
+    // from the decoder's next run (measured on 2 cores: a latent step's decoder run took 25.0 ms
+    // after a 2-thread link, 14.1 ms after a 1-thread one; the link itself 0.53 ms either way).
+    const { session, device: used } = await createSession(g.finish(`recursive-link-${kind}`), device, 1);
     return new RecursiveLink(kind, dIn, dOut, session, used, computation.key);
   }
 
