@@ -9,6 +9,7 @@ import { buildDecoderGraph, computesInFp16 } from './build';
 import { convChannels, type DecoderConfig } from './config';
 import { EmbeddingTable } from './embedding';
 import { kvBufferCapacity } from './memory';
+import { quantizesWeights } from './quantize';
 import { openCheckpoint } from './hf';
 import type { LatentHead } from './families/base';
 import { dirname, join } from 'node:path';
@@ -340,7 +341,7 @@ export class DecoderModel {
       const graphFor = (device: Device) => buildDecoderGraph(checkpoint, { precision, cacheDirectory: options.cacheDirectory, device, latentHead: options.latentHead });
       let built = await graphFor(requested);
       // An int4 or int8 model's lookups read int8 rows: its own classifier is no finer than that.
-      const embedding = await EmbeddingTable.load(checkpoint, { int8: precision === 'int4' || precision === 'int8', int8File: join(dirname(built.modelPath), 'embedding.int8') });
+      const embedding = await EmbeddingTable.load(checkpoint, { int8: quantizesWeights(precision), int8File: join(dirname(built.modelPath), 'embedding.int8') });
       const deviceOutputs = [...stateNames(checkpoint.config).map(([, present]) => present), ...(options.latentHead ? ['next_embeds'] : [])];
       const profiling = options.profileFilePrefix ? { enableProfiling: true, profileFilePrefix: options.profileFilePrefix } : {};
       // If the GPU provider fails, the CPU runs its own graph (fp32 compute, key/value buffers).

@@ -4,6 +4,7 @@
 import type { Device, Precision } from '../api';
 import { DTYPE_BYTES } from '../dtype';
 import { computesInFp16 } from './build';
+import { quantizesWeights } from './quantize';
 import { convChannels, type DecoderConfig, type LinearAttentionConfig } from './config';
 
 export interface MemoryEstimate {
@@ -123,9 +124,9 @@ export function estimateMemory(c: DecoderConfig, precision: Precision, contextTo
   // The classifier is a matrix inside the graph at the model's precision even when tied (the table transposed).
   const matrices = layer.matrices + embed;
   const vectors = layer.vectors + c.hiddenSize;
-  const packing = (precision === 'int4' || precision === 'int8') && (options.device ?? 'cpu') === 'cpu' ? QUANTIZED_CPU_SESSION_FACTOR : 1;
+  const packing = quantizesWeights(precision) && (options.device ?? 'cpu') === 'cpu' ? QUANTIZED_CPU_SESSION_FACTOR : 1;
   const weightsBytes = Math.ceil(matrices * bytesPerWeight(precision, options.device) * packing + vectors * 4) + SESSION_OVERHEAD_BYTES;
-  const embeddingBytes = precision === 'int4' || precision === 'int8' ? c.vocabSize * 4 : embed * (options.embeddingBytesPerValue ?? storedBytes(c));
+  const embeddingBytes = quantizesWeights(precision) ? c.vocabSize * 4 : embed * (options.embeddingBytesPerValue ?? storedBytes(c));
   // On the CPU the keys and values sit in buffers with room to grow; a GPU state holds what is filled.
   const positions = (options.device ?? 'cpu') === 'cpu' ? kvBufferCapacity(contextTokens) : contextTokens;
   const kvCacheBytes = stateBytes(c, precision, positions, options.device);

@@ -1,8 +1,14 @@
+import type { Precision } from '../api';
 import { DataType, type GraphBuilder } from '../onnx/graph';
 
 // Weight-only int4 quantization for MatMulNBits: symmetric blocks of 32 along the input dimension,
 // one float scale per block, implicit zero point 8 (the same scheme as llama.cpp's Q4_0).
 export const INT4_BLOCK = 32;
+
+/** Whether `precision` stores linear weights as integers (they then share the int8 embedding table and CPU repacking). */
+export function quantizesWeights(precision: Precision): boolean {
+  return precision === 'int4' || precision === 'int8';
+}
 
 export interface Int4Weights {
   /** [out, blocksPerRow, INT4_BLOCK / 2]: two values a byte, the even element in the low nibble. */
